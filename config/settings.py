@@ -1,0 +1,81 @@
+"""All of paperbot's knobs in one typed object, read from ``PAPERBOT_*`` variables and ``.env``.
+
+One object rather than scattered ``os.environ`` reads so that every knob is documented, validated
+at start-up (a typo fails loudly, not at the first question) and injectable in tests.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "paperbot"
+
+
+class Settings(BaseSettings):
+    """paperbot settings. Environment variables are ``PAPERBOT_`` + the upper-case field name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- storage -----------------------------------------------------------------------------
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where the store lives.")
+    db_path: Path | None = Field(
+        default=None, description="SQLite paper store; default <data_dir>/paperbot.db."
+    )
+    collection: str = Field(default="default", min_length=1, max_length=100)
+
+    # --- retrieval ---------------------------------------------------------------------------
+    engine: Literal["auto", "okapi", "sparse"] = Field(
+        default="auto",
+        description="auto: rank-bm25 below sparse_threshold papers, the sparse engine above.",
+    )
+    sparse_threshold: int = Field(default=20_000, ge=0)
+    bm25_k1: float = Field(default=1.2, gt=0, le=10)
+    bm25_b: float = Field(default=0.75, ge=0, le=1)
+    title_weight: int = Field(default=1, ge=0, le=10)
+    bm25_idf: Literal["okapi", "lucene", "atire"] = "okapi"
+    top_k: int = Field(default=10, ge=1, le=100)
+
+    # --- answers -----------------------------------------------------------------------------
+    answer_papers: int = Field(default=3, ge=1, le=5)
+
+    # --- discord -----------------------------------------------------------------------------
+    discord_token: SecretStr | None = None
+    discord_shards: int | None = Field(default=None, ge=1, description="Use AutoShardedBot.")
+    cooldown_seconds: float = Field(default=3.0, ge=0)
+    cooldown_rate: int = Field(default=3, ge=1)
+    log_level: str = "INFO"
+
+    # --- ingestion ---------------------------------------------------------------------------
+    hf_base_url: str = "https://huggingface.co"
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"
+    http_timeout: float = Field(default=20.0, gt=0)
+    arxiv_min_interval: float = Field(default=3.0, ge=0)
+
+    @property
+    def store_path(self) -> Path:
+        """The SQLite file: ``db_path`` when set, else ``<data_dir>/paperbot.db``."""
+        return self.db_path if self.db_path is not None else self.data_dir / "paperbot.db"
+
+    @property
+    def store_path_is_default(self) -> bool:
+        return self.db_path is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

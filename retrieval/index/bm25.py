@@ -1,0 +1,110 @@
+"""The BM25 index of one collection: postings, corpus statistics and the chosen engine.
+
+It is also the composer's source of corpus statistics (``idf``, ``doc_freq``): sentences are
+weighed with the same IDF the retriever used, so a quote is chosen for the words that made its
+paper rank, not for words that are common everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from retrieval.index.engines import Engine, OkapiEngine, SparseEngine
+from retrieval.index.postings import Postings
+from retrieval.index.scoring import BM25Params
+
+EngineChoice = Literal["auto", "okapi", "sparse"]
+
+
+class TermStats(Protocol):
+    """What sentence selection needs to know about the corpus."""
+
+    n_docs: int
+    avgdl: float
+
+    def idf(self, term: str) -> float: ...
+
+    def doc_freq(self, term: str) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexMeta:
+    """Where an index came from: enough to know whether it is still current."""
+
+    collection: str
+    generation: int
+    built_at: datetime
+    tokenizer: str
+
+
+class BM25Index:
+    """Scores a query's terms against a collection; positions map to store keys (``doc_pks``)."""
+
+    def __init__(
+        self,
+        postings: Postings,
+        doc_pks: NDArray[np.int64],
+        params: BM25Params,
+        meta: IndexMeta,
+        *,
+        engine: EngineChoice = "auto",
+        sparse_threshold: int = 20_000,
+        scores: NDArray[np.float32] | None = None,
+    ) -> None:
+        self.postings = postings
+        self.doc_pks = doc_pks
+        self.params = params
+        self.meta = meta
+        self.n_docs = postings.n_docs
+        self.avgdl = postings.avgdl
+        self._idf = postings.idf(params)
+        self._df = postings.df
+        self._scores = scores
+        if engine == "auto":
+            engine = "okapi" if self.n_docs < sparse_threshold else "sparse"
+        self.engine: Engine = self._make_engine(engine)
+
+    def _make_engine(self, name: str) -> Engine:
+        if name == "okapi":
+            return OkapiEngine(self.postings, self.params)
+        return SparseEngine(self.postings.indptr, self.postings.docs, self.contributions, self.n_docs)
+
+    @property
+    def contributions(self) -> NDArray[np.float32]:
+        """Per-posting BM25 contributions (computed once, or loaded with a saved index)."""
+        if self._scores is None:
+            self._scores = self.postings.scores(self.params)
+        return self._scores
+
+    def with_engine(self, name: EngineChoice) -> BM25Index:
+        """The same index served by another engine (for parity checks and benchmarks)."""
+        return BM25Index(
+            self.postings, self.doc_pks, self.params, self.meta, engine=name, scores=self._scores
+        )
+
+    # -- TermStats ------------------------------------------------------------------------------
+    def idf(self, term: str) -> float:
+        tid = self.postings.vocab.get(term)
+        return float(self._idf[tid]) if tid is not None else 0.0
+
+    def doc_freq(self, term: str) -> int:
+        tid = self.postings.vocab.get(term)
+        return int(self._df[tid]) if tid is not None else 0
+
+    # -- search ---------------------------------------------------------------------------------
+    def search(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """Best ``k`` documents for already-tokenized ``terms``: ``(position, score)``."""
+        vocab = self.postings.vocab
+        known = [t for t in terms if t in vocab]
+        return self.engine.top_k([vocab[t] for t in known], known, k)
+
+    def score_all(self, terms: Sequence[str]) -> NDArray[np.floating]:
+        vocab = self.postings.vocab
+        known = [t for t in terms if t in vocab]
+        return self.engine.score_all([vocab[t] for t in known], known)

@@ -1,0 +1,361 @@
+"""The façade the bot and the CLI call: papers in a store, ranked hits and composed answers out.
+
+It owns the policy the callers should not have to know: which index serves a collection (a saved
+one when the store has not changed since, else a fresh build swapped in whole), how a question
+becomes terms, and how hits become papers. Everything is synchronous and thread-safe; the bot
+runs the slow calls in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from config import Settings
+from retrieval.index import (
+    BM25Index,
+    BM25Params,
+    IndexMeta,
+    build_postings,
+    index_root,
+    load_index,
+    save_index,
+)
+from retrieval.papers import Paper
+from retrieval.store import PaperStore, UpsertResult
+from retrieval.tokenize import Tokenizer, default_tokenizer
+
+if TYPE_CHECKING:
+    from retrieval.compose import Answer
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 4000
+MAX_QUERY_TERMS = 256
+CANDIDATES_FOR_ANSWER = 10
+_GENERATION_TTL = 1.0
+
+
+class EmptyQuery(ValueError):
+    """The question has no searchable words (empty, only punctuation or only stopwords)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: str
+    title: str
+    score: float
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    name: str
+    paper_count: int
+    indexed_at: datetime | None
+    generation: int
+
+
+def _version() -> str:
+    try:
+        return metadata.version("paperbot")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class _Served:
+    index: BM25Index
+    checked_at: float
+
+
+@dataclass
+class _Titles:
+    generation: int
+    rows: list[tuple[str, str, str]]  # (id, title, folded title)
+
+
+class Library:
+    """Search and answers over one paper store."""
+
+    def __init__(
+        self,
+        store: PaperStore,
+        *,
+        params: BM25Params | None = None,
+        tokenizer: Tokenizer | None = None,
+        default_collection: str = "default",
+        engine: str = "auto",
+        sparse_threshold: int = 20_000,
+        max_answer_papers: int = 3,
+        persist: bool = True,
+    ) -> None:
+        self.store = store
+        self.params = params or BM25Params()
+        self.tokenizer = tokenizer or default_tokenizer()
+        self.default_collection = default_collection
+        self.engine = engine
+        self.sparse_threshold = sparse_threshold
+        self.max_answer_papers = max_answer_papers
+        self.persist = persist
+        self.version = _version()
+        self._served: dict[str, _Served] = {}
+        self._titles: dict[str, _Titles] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Library:
+        """The library of the configured store; a store that does not exist yet starts with the
+        bundled 50-paper corpus, so a fresh install answers questions with no network."""
+        path = settings.store_path
+        fresh = not path.exists()
+        store = PaperStore(path)
+        if fresh:
+            from retrieval.loaders import bundled_papers
+
+            store.upsert(bundled_papers(), settings.collection)
+            log.info("created %s with the bundled corpus", path)
+        return cls(
+            store,
+            params=BM25Params(
+                k1=settings.bm25_k1, b=settings.bm25_b, title_weight=settings.title_weight,
+                idf=settings.bm25_idf,
+            ),
+            default_collection=settings.collection,
+            engine=settings.engine,
+            sparse_threshold=settings.sparse_threshold,
+            max_answer_papers=settings.answer_papers,
+        )
+
+    # -- indexes ----------------------------------------------------------------------------------
+    def _lock(self, collection: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(collection, threading.Lock())
+
+    def index(self, collection: str | None = None) -> BM25Index:
+        """The current index of a collection: cached, else loaded from disk, else built."""
+        name = collection or self.default_collection
+        served = self._served.get(name)
+        now = time.monotonic()
+        if served is not None and now - served.checked_at < _GENERATION_TTL:
+            return served.index
+        generation = self.store.generation(name)
+        if served is not None and served.index.meta.generation == generation:
+            served.checked_at = now
+            return served.index
+        with self._lock(name):
+            served = self._served.get(name)
+            if served is not None and served.index.meta.generation == generation:
+                return served.index
+            index = self._load_or_build(name, generation)
+            self._served[name] = _Served(index, time.monotonic())  # swap in whole
+            return index
+
+    def _load_or_build(self, collection: str, generation: int) -> BM25Index:
+        root = index_root(self.store.path, collection)
+        if self.persist:
+            loaded = load_index(
+                root,
+                generation=generation,
+                params=self.params,
+                tokenizer_signature=self.tokenizer.signature,
+                engine=self.engine,  # type: ignore[arg-type]
+                sparse_threshold=self.sparse_threshold,
+            )
+            if loaded is not None:
+                return loaded
+        return self.rebuild(collection, generation=generation)
+
+    def rebuild(
+        self,
+        collection: str | None = None,
+        *,
+        generation: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> BM25Index:
+        """Build a collection's index from the store, save it aside and make it current."""
+        name = collection or self.default_collection
+        if generation is None:
+            generation = self.store.generation(name)
+        started = time.perf_counter()
+        postings, pks = build_postings(
+            self.store.iter_texts(name),
+            self.tokenizer,
+            title_weight=self.params.title_weight,
+            expected_docs=self.store.count(name),
+            progress=progress,
+        )
+        meta = IndexMeta(name, generation, datetime.now(UTC), self.tokenizer.signature)
+        index = BM25Index(
+            postings,
+            pks,
+            self.params,
+            meta,
+            engine=self.engine,  # type: ignore[arg-type]
+            sparse_threshold=self.sparse_threshold,
+        )
+        if self.persist:
+            save_index(index, index_root(self.store.path, name))
+        self._served[name] = _Served(index, time.monotonic())
+        log.info(
+            "indexed collection %r: %d papers in %.2fs (%s engine)",
+            name, index.n_docs, time.perf_counter() - started, index.engine.name,
+        )
+        return index
+
+    # -- writing ----------------------------------------------------------------------------------
+    def add_papers(self, papers: Iterable[Paper], collection: str | None = None) -> UpsertResult:
+        """Upsert papers and make them searchable at once (the new index is swapped in whole)."""
+        name = collection or self.default_collection
+        result = self.store.upsert(papers, name)
+        if result.added or result.updated:
+            with self._lock(name):
+                self.rebuild(name)
+        return result
+
+    # -- queries ----------------------------------------------------------------------------------
+    def query_terms(self, text: str) -> list[str]:
+        """Question text to terms; raises :class:`EmptyQuery` when nothing searchable is left."""
+        terms = self.tokenizer.query_terms(text[:MAX_QUERY_CHARS])[:MAX_QUERY_TERMS]
+        if not terms:
+            # A question made only of question words ("what is this paper?") still has words.
+            terms = self.tokenizer.terms(text[:MAX_QUERY_CHARS])[:MAX_QUERY_TERMS]
+        if not terms:
+            raise EmptyQuery("the question has no searchable words")
+        return terms
+
+    def _ranked(self, terms: list[str], k: int, collection: str | None) -> list[tuple[int, float]]:
+        index = self.index(collection)
+        return [(int(index.doc_pks[pos]), score) for pos, score in index.search(terms, k)]
+
+    def search(
+        self, query: str, *, k: int = 10, offset: int = 0, collection: str | None = None
+    ) -> list[Hit]:
+        """Ranked hits ``offset .. offset + k`` for a free-text query."""
+        if k <= 0:
+            return []
+        ranked = self._ranked(self.query_terms(query), k + offset, collection)[offset:]
+        rows = self.store.titles_by_pks([pk for pk, _ in ranked])
+        return [
+            Hit(id=row[0], title=row[1], score=score, url=self._link(row[0], row[2]))
+            for row, (_, score) in zip(rows, ranked, strict=True)
+        ]
+
+    @staticmethod
+    def _link(paper_id: str, url: str | None) -> str | None:
+        if url:
+            return url
+        from retrieval.papers import arxiv_abs_url, is_arxiv_id
+
+        return arxiv_abs_url(paper_id) if is_arxiv_id(paper_id) else None
+
+    def ask(self, question: str, *, collection: str | None = None) -> Answer:
+        """The composed answer: best papers with the sentences that answer, or a plain 'no'."""
+        from retrieval.compose import compose
+
+        name = collection or self.default_collection
+        terms = self.query_terms(question)
+        index = self.index(name)
+        ranked = [
+            (int(index.doc_pks[pos]), score)
+            for pos, score in index.search(terms, CANDIDATES_FOR_ANSWER)
+        ]
+        papers = self.store.get_by_pks([pk for pk, _ in ranked])
+        candidates = [(paper, score) for paper, (_, score) in zip(papers, ranked, strict=True)]
+        return compose(
+            question,
+            candidates,
+            index,
+            self.tokenizer,
+            max_papers=self.max_answer_papers,
+            collection=name,
+            paper_count=index.n_docs,
+            as_of=index.meta.built_at,
+        )
+
+    def paper(self, paper_id: str) -> Paper | None:
+        return self.store.get(paper_id.strip())
+
+    def similar(
+        self, paper_id: str, *, k: int = 10, collection: str | None = None
+    ) -> list[Hit]:
+        """Papers most like a given one (its title and abstract used as the query)."""
+        paper = self.paper(paper_id)
+        if paper is None:
+            return []
+        terms = self.tokenizer.terms(f"{paper.title}\n{paper.abstract}")[:MAX_QUERY_TERMS]
+        if not terms:
+            return []
+        ranked = [
+            (pk, score) for pk, score in self._ranked(terms, k + 1, collection)
+        ]
+        rows = self.store.titles_by_pks([pk for pk, _ in ranked])
+        hits = [
+            Hit(id=row[0], title=row[1], score=score, url=self._link(row[0], row[2]))
+            for row, (_, score) in zip(rows, ranked, strict=True)
+            if row[0] != paper.id
+        ]
+        return hits[:k]
+
+    def suggest(
+        self, prefix: str, *, limit: int = 25, collection: str | None = None
+    ) -> list[tuple[str, str]]:
+        """Autocomplete: ``(id, title)`` pairs whose id or title matches what was typed so far.
+
+        Served from memory (Discord gives autocomplete no time to defer): exact id first, then
+        titles starting with the text, then titles with a word starting with it, then anywhere.
+        """
+        name = collection or self.default_collection
+        titles = self._title_cache(name)
+        needle = " ".join(prefix.casefold().split())
+        if not needle:
+            return [(pid, title) for pid, title, _ in titles.rows[:limit]]
+        buckets: list[list[tuple[str, str]]] = [[], [], [], []]
+        for pid, title, folded in titles.rows:
+            if pid.casefold() == needle:
+                buckets[0].append((pid, title))
+            elif folded.startswith(needle) or pid.casefold().startswith(needle):
+                buckets[1].append((pid, title))
+            elif f" {needle}" in f" {folded}":
+                buckets[2].append((pid, title))
+            elif needle in folded:
+                buckets[3].append((pid, title))
+            if len(buckets[0]) + len(buckets[1]) >= limit:
+                break
+        out = [item for bucket in buckets for item in bucket]
+        return out[:limit]
+
+    def _title_cache(self, collection: str) -> _Titles:
+        generation = self.index(collection).meta.generation
+        cached = self._titles.get(collection)
+        if cached is None or cached.generation != generation:
+            rows = [
+                (pid, title, " ".join(title.casefold().split()))
+                for _, pid, title in self.store.iter_titles(collection)
+            ]
+            cached = _Titles(generation, rows)
+            self._titles[collection] = cached
+        return cached
+
+    def warm(self, collection: str | None = None) -> None:
+        """Load the index and the autocomplete titles now rather than on the first request."""
+        name = collection or self.default_collection
+        self.index(name)
+        self._title_cache(name)
+
+    def info(self, collection: str | None = None) -> CollectionInfo:
+        name = collection or self.default_collection
+        index = self.index(name)
+        return CollectionInfo(
+            name=name,
+            paper_count=index.n_docs,
+            indexed_at=index.meta.built_at,
+            generation=index.meta.generation,
+        )

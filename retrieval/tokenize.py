@@ -1,0 +1,187 @@
+"""One tokenizer for documents, questions and sentences.
+
+The index, the question and the sentence scorer must agree on what a term is, or a quote could be
+chosen for words the index never matched. So there is exactly one pipeline:
+
+NFKC -> acronym plurals (``LLMs`` -> ``LLM``) -> case folding -> a regex that keeps decimals
+(``49.7``), sizes (``6K``, ``7B``), hyphenated compounds (``GPT-4``, ``co-citations``) and starred
+names (``Q*``, ``Q^{\\star}``) whole -> per-word rules (stopwords, compound parts plus a joined
+form, ``*`` -> ``star``) -> Snowball stemming.
+
+Per-word results are cached: a corpus of a million abstracts has far fewer distinct words than
+tokens, so the regex and the stemmer dominate and the rules cost almost nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import Stemmer
+
+from retrieval.stopwords import ENGLISH_STOPWORDS, QUESTION_WORDS
+
+# A word: letters/digits, optionally joined by - / ' into a compound, optionally starred (Q*,
+# Q^{\star}, Q^*). A number: digits with inner . or , groups (49.7, 1,000, 3.5x).
+_STAR_SUFFIX = r"(?:\*|\^\{\\?star\}|\^\\star|\^\{\*\}|\^\*)"
+_TOKEN_RE = re.compile(
+    rf"\d+(?:[.,]\d+)+[^\W_]*|[^\W_]+(?:[-/'’][^\W_]+)*{_STAR_SUFFIX}?",
+    re.IGNORECASE,
+)
+_STAR_END_RE = re.compile(rf"{_STAR_SUFFIX}$", re.IGNORECASE)
+_ACRONYM_PLURAL_RE = re.compile(r"\b([A-Z]{2,})s\b")
+_SINGLE_ACRONYM_PLURAL_RE = re.compile(r"^[A-Z]{2,}s$")
+_JOINERS_RE = re.compile(r"[-/'’]")
+_THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+$")
+_MAX_WORD = 64
+_CACHE_LIMIT = 400_000
+# Bump when the pipeline changes so that saved indexes built with the old rules are rebuilt.
+TOKENIZER_VERSION = 1
+
+StemFn = Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
+class TermSpan:
+    """A term and where its word stands in the original text (for highlighting)."""
+
+    term: str
+    start: int
+    end: int
+
+
+def _make_stemmer(stemmer: str | StemFn | None) -> StemFn | None:
+    if stemmer is None or callable(stemmer):
+        return stemmer
+    return Stemmer.Stemmer(stemmer).stemWord
+
+
+class Tokenizer:
+    """Turns text into index terms; stopwords and stemmer are injectable (as in bm25s).
+
+    ``query_stopwords`` are extra words dropped only from questions (see ``QUESTION_WORDS``).
+    """
+
+    def __init__(
+        self,
+        stopwords: Iterable[str] | None = ENGLISH_STOPWORDS,
+        stemmer: str | StemFn | None = "english",
+        query_stopwords: Iterable[str] = QUESTION_WORDS,
+    ) -> None:
+        self.stopwords = frozenset(stopwords or ())
+        self.query_stopwords = frozenset(query_stopwords) | self.stopwords
+        self._stem = _make_stemmer(stemmer)
+        stem_name = stemmer if isinstance(stemmer, str) or stemmer is None else repr(stemmer)
+        digest = hashlib.sha1(
+            "\n".join([str(TOKENIZER_VERSION), str(stem_name), *sorted(self.stopwords)]).encode()
+        ).hexdigest()[:16]
+        self.signature = f"v{TOKENIZER_VERSION}-{stem_name}-{digest}"
+        self._doc_cache: dict[str, tuple[str, ...]] = {}
+        self._query_cache: dict[str, tuple[str, ...]] = {}
+
+    # -- public API ------------------------------------------------------------------------------
+    def terms(self, text: str) -> list[str]:
+        """Index terms of a document or a sentence, in order (repeats kept: they are tf)."""
+        return self._terms(text, self._doc_cache, self.stopwords)
+
+    def query_terms(self, text: str) -> list[str]:
+        """Terms of a question: like :meth:`terms`, minus words that only shape a question."""
+        return self._terms(text, self._query_cache, self.query_stopwords)
+
+    def spans(self, text: str, *, query: bool = False) -> list[TermSpan]:
+        """Terms with the offsets of their word in ``text`` itself (no normalisation shifts).
+
+        A compound such as ``GPT-4`` yields several terms sharing one span.
+        """
+        cache, stop = (
+            (self._query_cache, self.query_stopwords) if query else (self._doc_cache, self.stopwords)
+        )
+        out: list[TermSpan] = []
+        for match in _TOKEN_RE.finditer(text):
+            raw = match.group()
+            if not raw.isascii():
+                raw = unicodedata.normalize("NFKC", raw)
+            if _SINGLE_ACRONYM_PLURAL_RE.match(raw):
+                raw = raw[:-1]
+            for term in self._word(raw.casefold(), cache, stop):
+                out.append(TermSpan(term, match.start(), match.end()))
+        return out
+
+    def stem(self, word: str) -> str:
+        """Stem one already case-folded word (identity when no stemmer is configured)."""
+        return self._stem(word) if self._stem else word
+
+    # -- pipeline --------------------------------------------------------------------------------
+    def _terms(self, text: str, cache: dict[str, tuple[str, ...]], stop: frozenset[str]) -> list[str]:
+        if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        if "s" in text:  # cheap guard before the acronym regex
+            text = _ACRONYM_PLURAL_RE.sub(r"\1", text)
+        out: list[str] = []
+        extend = out.extend
+        get = cache.get
+        for raw in _TOKEN_RE.findall(text.casefold()):
+            hit = get(raw)
+            if hit is None:
+                hit = self._word(raw, cache, stop)
+            extend(hit)
+        return out
+
+    def _word(self, raw: str, cache: dict[str, tuple[str, ...]], stop: frozenset[str]) -> tuple[str, ...]:
+        hit = cache.get(raw)
+        if hit is not None:
+            return hit
+        result = self._analyse(raw, stop)
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[raw] = result
+        return result
+
+    def _analyse(self, raw: str, stop: frozenset[str]) -> tuple[str, ...]:
+        if raw in stop or len(raw) > _MAX_WORD:
+            return ()
+        starred = _STAR_END_RE.search(raw)
+        if starred:
+            base = raw[: starred.start()]
+            if _JOINERS_RE.search(base):
+                return self._compound(base, stop, star=True)
+            return (base + "star",) if base else ()
+        if _JOINERS_RE.search(raw):
+            return self._compound(raw, stop, star=False)
+        return self._simple(raw, stop)
+
+    def _compound(self, raw: str, stop: frozenset[str], *, star: bool) -> tuple[str, ...]:
+        word = raw
+        if word.endswith(("'s", "’s")):
+            word = word[:-2]
+        parts = [p for p in _JOINERS_RE.split(word) if p]
+        if star and parts:
+            parts[-1] += "star"
+        terms: list[str] = []
+        for part in parts:
+            terms.extend(self._simple(part, stop))
+        # "GPT-4", "co-citations", "x-ray": also index the joined form so "GPT4" matches.
+        if len(parts) == 2 and any(
+            any(ch.isdigit() for ch in p) or (len(p) <= 2 and p not in stop) for p in parts
+        ):
+            terms.extend(self._simple("".join(parts), frozenset()))
+        return tuple(terms)
+
+    def _simple(self, word: str, stop: frozenset[str]) -> tuple[str, ...]:
+        if not word or word in stop:
+            return ()
+        if word[0].isdigit():
+            if _THOUSANDS_RE.match(word):
+                word = word.replace(",", "")
+            return (word,)
+        return (self._stem(word) if self._stem else word,)
+
+
+@lru_cache(maxsize=1)
+def default_tokenizer() -> Tokenizer:
+    """The shared tokenizer with the project's defaults (English stopwords, Snowball stems)."""
+    return Tokenizer()
