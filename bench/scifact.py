@@ -55,7 +55,9 @@ def recall_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int = 100) 
     return len(rel & set(ranked[:k])) / len(rel) if rel else 0.0
 
 
-def evaluate(run: Mapping[str, Sequence[str]], judged: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
+def evaluate(
+    run: Mapping[str, Sequence[str]], judged: Mapping[str, Mapping[str, int]]
+) -> dict[str, float]:
     """Mean nDCG@10 and Recall@100 of a run over the judged queries."""
     n = len(judged)
     return {

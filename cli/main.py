@@ -40,6 +40,8 @@ def _settings(args: argparse.Namespace):  # -> Settings (import kept lazy for st
 
 
 def _library(args: argparse.Namespace, *, must_exist: bool = True):  # -> Library
+    """The library for a command. Only the default store is seeded with the bundled corpus: a
+    store named with --db holds exactly what was ingested into it."""
     from retrieval.search import Library
     from retrieval.store import StoreError
 
@@ -50,7 +52,7 @@ def _library(args: argparse.Namespace, *, must_exist: bool = True):  # -> Librar
             f"--db {settings.store_path})"
         )
     try:
-        return Library.open(settings)
+        return Library.open(settings, seed=settings.store_path_is_default)
     except StoreError as exc:
         raise UserError(str(exc)) from None
 

@@ -10,7 +10,9 @@ from typing import TextIO
 class Progress:
     """``Progress("ingesting")`` then ``update(n)``; ``close()`` clears the line."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, *, total: int | None = None) -> None:
+    def __init__(
+        self, label: str, stream: TextIO | None = None, *, total: int | None = None
+    ) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.total = total

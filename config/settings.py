@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     discord_shards: int | None = Field(default=None, ge=1, description="Use AutoShardedBot.")
     cooldown_seconds: float = Field(default=3.0, ge=0)
     cooldown_rate: int = Field(default=3, ge=1)
+    view_timeout: float = Field(default=600, gt=0, le=840, description="Buttons stay live.")
     log_level: str = "INFO"
 
     # --- ingestion ---------------------------------------------------------------------------

@@ -111,13 +111,14 @@ class Library:
         self._locks_guard = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings) -> Library:
+    def open(cls, settings: Settings, *, seed: bool = True) -> Library:
         """The library of the configured store; a store that does not exist yet starts with the
-        bundled 50-paper corpus, so a fresh install answers questions with no network."""
+        bundled 50-paper corpus (unless ``seed`` is false), so a fresh install answers questions
+        with no network."""
         path = settings.store_path
         fresh = not path.exists()
         store = PaperStore(path)
-        if fresh:
+        if fresh and seed:
             from retrieval.loaders import bundled_papers
 
             store.upsert(bundled_papers(), settings.collection)
@@ -125,7 +126,9 @@ class Library:
         return cls(
             store,
             params=BM25Params(
-                k1=settings.bm25_k1, b=settings.bm25_b, title_weight=settings.title_weight,
+                k1=settings.bm25_k1,
+                b=settings.bm25_b,
+                title_weight=settings.title_weight,
                 idf=settings.bm25_idf,
             ),
             default_collection=settings.collection,
@@ -206,7 +209,10 @@ class Library:
         self._served[name] = _Served(index, time.monotonic())
         log.info(
             "indexed collection %r: %d papers in %.2fs (%s engine)",
-            name, index.n_docs, time.perf_counter() - started, index.engine.name,
+            name,
+            index.n_docs,
+            time.perf_counter() - started,
+            index.engine.name,
         )
         return index
 
@@ -283,9 +289,7 @@ class Library:
     def paper(self, paper_id: str) -> Paper | None:
         return self.store.get(paper_id.strip())
 
-    def similar(
-        self, paper_id: str, *, k: int = 10, collection: str | None = None
-    ) -> list[Hit]:
+    def similar(self, paper_id: str, *, k: int = 10, collection: str | None = None) -> list[Hit]:
         """Papers most like a given one (its title and abstract used as the query)."""
         paper = self.paper(paper_id)
         if paper is None:
@@ -293,9 +297,7 @@ class Library:
         terms = self.tokenizer.terms(f"{paper.title}\n{paper.abstract}")[:MAX_QUERY_TERMS]
         if not terms:
             return []
-        ranked = [
-            (pk, score) for pk, score in self._ranked(terms, k + 1, collection)
-        ]
+        ranked = [(pk, score) for pk, score in self._ranked(terms, k + 1, collection)]
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         hits = [
             Hit(id=row[0], title=row[1], score=score, url=self._link(row[0], row[2]))

@@ -241,7 +241,7 @@ class PaperStore:
                     conn.execute(
                         "UPDATE papers SET title=?, abstract=?, authors=?, published=?, url=?,"
                         " source=?, metadata=?, content_hash=?, updated_at=? WHERE pk=?",
-                        (*self._columns(paper), digest, now, pk),
+                        (*self._columns(paper)[1:], digest, now, pk),
                     )
                     changed_pks.append(pk)
                     status = "updated"
@@ -286,7 +286,9 @@ class PaperStore:
             )
 
     # -- reading ----------------------------------------------------------------------------------
-    _PAPER_COLUMNS = "p.id, p.title, p.abstract, p.authors, p.published, p.url, p.source, p.metadata"
+    _PAPER_COLUMNS = (
+        "p.id, p.title, p.abstract, p.authors, p.published, p.url, p.source, p.metadata"
+    )
 
     @staticmethod
     def _paper(row: Sequence[Any]) -> Paper:

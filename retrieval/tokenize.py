@@ -25,22 +25,21 @@ import Stemmer
 
 from retrieval.stopwords import ENGLISH_STOPWORDS, QUESTION_WORDS
 
-# A word: letters/digits, optionally joined by - / ' into a compound, optionally starred (Q*,
-# Q^{\star}, Q^*). A number: digits with inner . or , groups (49.7, 1,000, 3.5x).
+# A word: letters/digits, optionally joined by - / ' . , into one raw word (GPT-4, 49.7,
+# co-citations, results.The), optionally starred (Q*, Q^{\star}, Q^*). Matched on the original
+# text (case kept, so acronym plurals can be recognised); everything else is per-word analysis.
 _STAR_SUFFIX = r"(?:\*|\^\{\\?star\}|\^\\star|\^\{\*\}|\^\*)"
-_TOKEN_RE = re.compile(
-    rf"\d+(?:[.,]\d+)+[^\W_]*|[^\W_]+(?:[-/'’][^\W_]+)*{_STAR_SUFFIX}?",
-    re.IGNORECASE,
-)
+_TOKEN_RE = re.compile(rf"[^\W_]+(?:[-/'’.,][^\W_]+)*{_STAR_SUFFIX}?", re.IGNORECASE)
 _STAR_END_RE = re.compile(rf"{_STAR_SUFFIX}$", re.IGNORECASE)
-_ACRONYM_PLURAL_RE = re.compile(r"\b([A-Z]{2,})s\b")
-_SINGLE_ACRONYM_PLURAL_RE = re.compile(r"^[A-Z]{2,}s$")
-_JOINERS_RE = re.compile(r"[-/'’]")
+_ACRONYM_PLURAL_RE = re.compile(r"^[A-Z]{2,}s$")
+_NUMBER_RE = re.compile(r"^\d+(?:[.,]\d+)+[^\W\d_]*$")
 _THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+$")
+_HARD_SPLIT_RE = re.compile(r"[.,]")
+_JOINERS_RE = re.compile(r"[-/'’]")
 _MAX_WORD = 64
 _CACHE_LIMIT = 400_000
 # Bump when the pipeline changes so that saved indexes built with the old rules are rebuilt.
-TOKENIZER_VERSION = 1
+TOKENIZER_VERSION = 2
 
 StemFn = Callable[[str], str]
 
@@ -98,64 +97,82 @@ class Tokenizer:
         A compound such as ``GPT-4`` yields several terms sharing one span.
         """
         cache, stop = (
-            (self._query_cache, self.query_stopwords) if query else (self._doc_cache, self.stopwords)
+            (self._query_cache, self.query_stopwords)
+            if query
+            else (self._doc_cache, self.stopwords)
         )
         out: list[TermSpan] = []
         for match in _TOKEN_RE.finditer(text):
             raw = match.group()
             if not raw.isascii():
                 raw = unicodedata.normalize("NFKC", raw)
-            if _SINGLE_ACRONYM_PLURAL_RE.match(raw):
-                raw = raw[:-1]
-            for term in self._word(raw.casefold(), cache, stop):
+            for term in self._word(raw, cache, stop):
                 out.append(TermSpan(term, match.start(), match.end()))
         return out
+
+    def words(self, text: str) -> list[str]:
+        """The raw words of ``text`` (NFKC-normalised, case kept): input of :meth:`word_terms`."""
+        if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        return _TOKEN_RE.findall(text)
+
+    def word_terms(self, raw: str) -> tuple[str, ...]:
+        """Document terms of one raw word (cached): lets the index builder cache term ids."""
+        return self._word(raw, self._doc_cache, self.stopwords)
 
     def stem(self, word: str) -> str:
         """Stem one already case-folded word (identity when no stemmer is configured)."""
         return self._stem(word) if self._stem else word
 
     # -- pipeline --------------------------------------------------------------------------------
-    def _terms(self, text: str, cache: dict[str, tuple[str, ...]], stop: frozenset[str]) -> list[str]:
-        if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
-        if "s" in text:  # cheap guard before the acronym regex
-            text = _ACRONYM_PLURAL_RE.sub(r"\1", text)
+    def _terms(
+        self, text: str, cache: dict[str, tuple[str, ...]], stop: frozenset[str]
+    ) -> list[str]:
         out: list[str] = []
         extend = out.extend
         get = cache.get
-        for raw in _TOKEN_RE.findall(text.casefold()):
+        for raw in self.words(text):
             hit = get(raw)
             if hit is None:
                 hit = self._word(raw, cache, stop)
             extend(hit)
         return out
 
-    def _word(self, raw: str, cache: dict[str, tuple[str, ...]], stop: frozenset[str]) -> tuple[str, ...]:
+    def _word(
+        self, raw: str, cache: dict[str, tuple[str, ...]], stop: frozenset[str]
+    ) -> tuple[str, ...]:
         hit = cache.get(raw)
         if hit is not None:
             return hit
-        result = self._analyse(raw, stop)
+        word = raw[:-1] if _ACRONYM_PLURAL_RE.match(raw) else raw  # LLMs -> LLM
+        result = self._analyse(word.casefold(), stop)
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
         cache[raw] = result
         return result
 
-    def _analyse(self, raw: str, stop: frozenset[str]) -> tuple[str, ...]:
-        if raw in stop or len(raw) > _MAX_WORD:
+    def _analyse(self, word: str, stop: frozenset[str]) -> tuple[str, ...]:
+        if word in stop or len(word) > _MAX_WORD:
             return ()
-        starred = _STAR_END_RE.search(raw)
+        if _NUMBER_RE.match(word):  # 49.7, 1,000, 3.5x
+            return (word.replace(",", "") if _THOUSANDS_RE.match(word) else word,)
+        starred = _STAR_END_RE.search(word)
         if starred:
-            base = raw[: starred.start()]
+            base = word[: starred.start()]
             if _JOINERS_RE.search(base):
                 return self._compound(base, stop, star=True)
             return (base + "star",) if base else ()
-        if _JOINERS_RE.search(raw):
-            return self._compound(raw, stop, star=False)
-        return self._simple(raw, stop)
+        if _JOINERS_RE.search(word):
+            return self._compound(word, stop, star=False)
+        if "." in word or "," in word:  # "results.The", "e.g": separate words, no joined form
+            terms: list[str] = []
+            for piece in _HARD_SPLIT_RE.split(word):
+                if piece:
+                    terms.extend(self._analyse(piece, stop))
+            return tuple(terms)
+        return self._simple(word, stop)
 
-    def _compound(self, raw: str, stop: frozenset[str], *, star: bool) -> tuple[str, ...]:
-        word = raw
+    def _compound(self, word: str, stop: frozenset[str], *, star: bool) -> tuple[str, ...]:
         if word.endswith(("'s", "’s")):
             word = word[:-2]
         parts = [p for p in _JOINERS_RE.split(word) if p]
@@ -163,7 +180,7 @@ class Tokenizer:
             parts[-1] += "star"
         terms: list[str] = []
         for part in parts:
-            terms.extend(self._simple(part, stop))
+            terms.extend(self._analyse(part, stop))
         # "GPT-4", "co-citations", "x-ray": also index the joined form so "GPT4" matches.
         if len(parts) == 2 and any(
             any(ch.isdigit() for ch in p) or (len(p) <= 2 and p not in stop) for p in parts
@@ -175,8 +192,6 @@ class Tokenizer:
         if not word or word in stop:
             return ()
         if word[0].isdigit():
-            if _THOUSANDS_RE.match(word):
-                word = word.replace(",", "")
             return (word,)
         return (self._stem(word) if self._stem else word,)
 

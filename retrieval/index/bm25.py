@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from retrieval.index.engines import Engine, OkapiEngine, SparseEngine
+from retrieval.index.engines import Engine, OkapiEngine, SparseEngine, rank_candidates
 from retrieval.index.postings import Postings
 from retrieval.index.scoring import BM25Params
 
@@ -73,7 +73,9 @@ class BM25Index:
     def _make_engine(self, name: str) -> Engine:
         if name == "okapi":
             return OkapiEngine(self.postings, self.params)
-        return SparseEngine(self.postings.indptr, self.postings.docs, self.contributions, self.n_docs)
+        return SparseEngine(
+            self.postings.indptr, self.postings.docs, self.contributions, self.n_docs
+        )
 
     @property
     def contributions(self) -> NDArray[np.float32]:
@@ -102,7 +104,21 @@ class BM25Index:
         """Best ``k`` documents for already-tokenized ``terms``: ``(position, score)``."""
         vocab = self.postings.vocab
         known = [t for t in terms if t in vocab]
-        return self.engine.top_k([vocab[t] for t in known], known, k)
+        ids = [vocab[t] for t in known]
+        hits = self.engine.top_k(ids, known, k)
+        if len(hits) < k and ids:
+            # Terms found in (nearly) every document score zero or less, yet those documents do
+            # contain them: in a tiny collection they are still the answer, ranked by score.
+            postings = self.postings
+            matched = np.unique(
+                np.concatenate(
+                    [postings.docs[postings.indptr[t] : postings.indptr[t + 1]] for t in set(ids)]
+                )
+            )
+            if matched.shape[0] > len(hits):
+                scores = self.engine.score_all(ids, known)
+                hits = rank_candidates(scores, matched, k, positive=False)
+        return hits
 
     def score_all(self, terms: Sequence[str]) -> NDArray[np.floating]:
         vocab = self.postings.vocab

@@ -23,7 +23,9 @@ from retrieval.index.scoring import BM25Params
 class Engine(Protocol):
     name: str
 
-    def top_k(self, term_ids: Sequence[int], terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def top_k(
+        self, term_ids: Sequence[int], terms: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
         """Best ``k`` documents as ``(position, score)``, best first, zero scores left out."""
         ...
 
@@ -32,14 +34,16 @@ class Engine(Protocol):
         ...
 
 
-def _rank(scores: NDArray[np.floating], candidates: NDArray[np.intp], k: int) -> list[tuple[int, float]]:
+def rank_candidates(
+    scores: NDArray[np.floating], candidates: NDArray[np.intp], k: int, *, positive: bool = True
+) -> list[tuple[int, float]]:
     """Order candidates by score (desc), then position (asc) so ties are deterministic."""
     values = scores[candidates]
     if candidates.shape[0] > k:
         part = np.argpartition(-values, k - 1)[:k]
         candidates, values = candidates[part], values[part]
     order = np.lexsort((candidates, -values.astype(np.float64)))
-    return [(int(candidates[i]), float(values[i])) for i in order if values[i] > 0]
+    return [(int(candidates[i]), float(values[i])) for i in order if values[i] > 0 or not positive]
 
 
 class SparseEngine:
@@ -48,7 +52,11 @@ class SparseEngine:
     name = "sparse"
 
     def __init__(
-        self, indptr: NDArray[np.int64], docs: NDArray[np.int32], scores: NDArray[np.float32], n_docs: int
+        self,
+        indptr: NDArray[np.int64],
+        docs: NDArray[np.int32],
+        scores: NDArray[np.float32],
+        n_docs: int,
     ) -> None:
         self.indptr = indptr
         self.docs = docs
@@ -72,12 +80,14 @@ class SparseEngine:
     def score_all(self, term_ids: Sequence[int], terms: Sequence[str]) -> NDArray[np.floating]:
         return self._accumulate(term_ids).copy()
 
-    def top_k(self, term_ids: Sequence[int], terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def top_k(
+        self, term_ids: Sequence[int], terms: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
         if not term_ids or k <= 0 or self.n_docs == 0:
             return []
         acc = self._accumulate(term_ids)
         if self.n_docs <= 8 * k or self.n_docs <= 4096:
-            return _rank(acc, np.flatnonzero(acc > 0), k)
+            return rank_candidates(acc, np.flatnonzero(acc > 0), k)
         # Exact top-k without sorting a million scores: any k scored documents give a lower
         # bound for the k-th best score. Take them from the rarest terms' postings (likely good
         # documents), then keep only documents scoring at least that bound.
@@ -91,12 +101,12 @@ class SparseEngine:
                 break
         seed = np.unique(np.concatenate(seeds)) if seeds else np.zeros(0, dtype=np.int32)
         if seed.shape[0] < k:
-            return _rank(acc, np.flatnonzero(acc > 0), k)
+            return rank_candidates(acc, np.flatnonzero(acc > 0), k)
         seed_scores = acc[seed]
         bound = float(np.partition(seed_scores, seed_scores.shape[0] - k)[seed_scores.shape[0] - k])
         if bound <= 0:
-            return _rank(acc, np.flatnonzero(acc > 0), k)
-        return _rank(acc, np.flatnonzero(acc >= bound), k)
+            return rank_candidates(acc, np.flatnonzero(acc > 0), k)
+        return rank_candidates(acc, np.flatnonzero(acc >= bound), k)
 
 
 class _IdfOkapi(BM25Okapi):
@@ -139,8 +149,10 @@ class OkapiEngine:
             return np.zeros(self.n_docs)
         return np.asarray(self._bm25.get_scores(list(terms)), dtype=np.float64)
 
-    def top_k(self, term_ids: Sequence[int], terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def top_k(
+        self, term_ids: Sequence[int], terms: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
         if k <= 0 or not terms:
             return []
         scores = self.score_all(term_ids, terms)
-        return _rank(scores, np.flatnonzero(scores > 0), k)
+        return rank_candidates(scores, np.flatnonzero(scores > 0), k)

@@ -130,18 +130,16 @@ class PostingsBuilder:
 
 
 def chunk_triples(
-    docs_term_ids: list[list[int]],
+    flat_ids: list[int], lens: list[int]
 ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.uint16], NDArray[np.float32]]:
-    """Turn per-document term-id lists into unique (term, doc, tf) triples and doc lengths."""
-    lens = np.fromiter((len(d) for d in docs_term_ids), dtype=np.int64, count=len(docs_term_ids))
-    flat = np.fromiter(
-        (t for d in docs_term_ids for t in d), dtype=np.int64, count=int(lens.sum())
-    )
-    doc_of = np.repeat(np.arange(len(docs_term_ids), dtype=np.int64), lens)
+    """Unique (term, doc, tf) triples and doc lengths from concatenated per-document term ids."""
+    lengths = np.asarray(lens, dtype=np.int64)
+    flat = np.asarray(flat_ids, dtype=np.int64)
+    doc_of = np.repeat(np.arange(lengths.shape[0], dtype=np.int64), lengths)
     keys, counts = np.unique((doc_of << 32) | flat, return_counts=True)
     return (
         (keys & 0xFFFFFFFF).astype(np.int32),
         (keys >> 32).astype(np.int32),
         np.minimum(counts, np.iinfo(np.uint16).max).astype(np.uint16),
-        lens.astype(np.float32),
+        lengths.astype(np.float32),
     )

@@ -1,0 +1,67 @@
+"""``/ask``: a question answered with verbatim quotes from the best-matching papers.
+
+The interaction is deferred first (Discord allows 3 s for the first response, and a cold index or
+a busy worker pool can take longer), the retrieval runs in a worker thread, and the answer arrives
+as the followup with its buttons.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import parts
+from bot.client import PaperBotMixin
+from bot.messages import send_followup
+from bot.views import AnswerView
+
+QUESTION_MAX = 4000  # Discord allows 6000 for a string option; the Library reads 4000
+
+
+async def answer_question(
+    bot: PaperBotMixin, question: str, guild_id: int | None
+) -> tuple[parts.Outgoing, AnswerView | None]:
+    """The answer message and its buttons for ``question`` (shared by ``/ask`` and mentions)."""
+    from retrieval.search import EmptyQuery
+
+    library = bot.require_library()
+    collection = bot.collection_for(guild_id)
+    try:
+        answer = await bot.run_blocking(library.ask, question, collection=collection)
+    except EmptyQuery:
+        return parts.notice(
+            "I couldn't find any searchable words in that. Try asking with a few keywords, "
+            "e.g. `/ask which papers align language models without RL?`"
+        ), None
+    view = AnswerView(
+        bot,
+        question=question,
+        shown_ids=[p.id for p in answer.papers],
+        abstract_ids=[p.id for p in answer.papers] if answer.answered else [],
+        collection=collection,
+    )
+    return parts.answer(answer), view
+
+
+class AskCog(commands.Cog):
+    def __init__(self, bot: PaperBotMixin) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="ask", description="Ask a question; get quotes from papers.")
+    @app_commands.describe(question="What do you want to know? (a sentence or a few keywords)")
+    async def ask(
+        self,
+        interaction: discord.Interaction,
+        question: app_commands.Range[str, 1, QUESTION_MAX],
+    ) -> None:
+        await interaction.response.defer(thinking=True)
+        out, view = await answer_question(self.bot, question, interaction.guild_id)
+        message = await send_followup(interaction, out, view=view)
+        if view is not None:
+            view.message = message
+
+
+async def setup(bot: commands.Bot) -> None:
+    assert isinstance(bot, PaperBotMixin)
+    await bot.add_cog(AskCog(bot))

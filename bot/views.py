@@ -1,0 +1,202 @@
+"""Buttons under answers and search results.
+
+Why views hold only ids and offsets: the papers stay in the store and are re-read on a click, so a
+view costs a few hundred bytes however long it lives. Every view times out (well inside the 15
+minutes an interaction token lives) and then greys its buttons out, so nobody presses a button that
+can no longer answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot import errors, parts
+from bot.messages import Outgoing, send_response
+
+if TYPE_CHECKING:
+    from bot.client import PaperBotMixin
+    from retrieval.search import Hit
+
+_log = logging.getLogger("paperbot.bot.views")
+
+PAGE_SIZE = 5
+MORE_ID = "paperbot:more"
+ABSTRACT_ID = "paperbot:abstract:{index}"
+PREV_ID = "paperbot:prev"
+NEXT_ID = "paperbot:next"
+
+
+class _BaseView(discord.ui.View):
+    """Shared behaviour: disable on timeout, report errors with a ref."""
+
+    message: discord.Message | discord.WebhookMessage | None
+
+    def __init__(self, bot: PaperBotMixin) -> None:
+        super().__init__(timeout=bot.view_timeout)
+        self.bot = bot
+        self.message = None
+
+    async def on_timeout(self) -> None:
+        for item in self.children:
+            if isinstance(item, discord.ui.Button):
+                item.disabled = True
+        if self.message is None:
+            return
+        try:
+            await self.message.edit(view=self)
+        except discord.HTTPException as exc:  # token expired or message deleted: nothing to grey
+            _log.debug("could not disable buttons on timeout: %r", exc)
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any], /
+    ) -> None:
+        custom_id = getattr(item, "custom_id", "?")
+        await errors.report_interaction_error(interaction, error, where=f"button {custom_id}")
+
+    async def _throttled(self, interaction: discord.Interaction) -> bool:
+        """Buttons that search share the user's cooldown with commands and mentions."""
+        retry_after = self.bot.cooldowns.hit(interaction.user.id)
+        if retry_after > 0:
+            await errors.send_ephemeral(interaction, errors.cooldown_text(retry_after))
+            return True
+        return False
+
+
+class AnswerView(_BaseView):
+    """Under an answer: "More papers" (the next results, privately) and "Show abstract"."""
+
+    def __init__(
+        self,
+        bot: PaperBotMixin,
+        *,
+        question: str,
+        shown_ids: Sequence[str],
+        abstract_ids: Sequence[str],
+        collection: str | None,
+    ) -> None:
+        super().__init__(bot)
+        self.question = question
+        self.shown_ids = tuple(shown_ids)
+        self.collection = collection
+        # per user: (results consumed, pages shown): each click continues where it left off
+        self.offsets: dict[int, tuple[int, int]] = {}
+        more = discord.ui.Button(
+            label="More papers", style=discord.ButtonStyle.primary, custom_id=MORE_ID
+        )
+        more.callback = self.more_papers
+        self.add_item(more)
+        for index, paper_id in enumerate(abstract_ids[:4]):
+            label = "Show abstract" if len(abstract_ids) == 1 else f"Show abstract [{index + 1}]"
+            button = discord.ui.Button(
+                label=label,
+                style=discord.ButtonStyle.secondary,
+                custom_id=ABSTRACT_ID.format(index=index + 1),
+            )
+            button.callback = self._abstract_callback(paper_id)
+            self.add_item(button)
+
+    async def more_papers(self, interaction: discord.Interaction) -> None:
+        if await self._throttled(interaction):
+            return
+        library = self.bot.require_library()
+        user_id = interaction.user.id
+        consumed, page = self.offsets.get(user_id, (0, 0))
+        # Fetch enough to fill a page after skipping the papers the answer already quoted.
+        hits: list[Hit] = await self.bot.run_blocking(
+            library.search,
+            self.question,
+            k=PAGE_SIZE + len(self.shown_ids) + 1,
+            offset=consumed,
+            collection=self.collection,
+        )
+        fresh: list[Hit] = []
+        walked = 0
+        for hit in hits:
+            if len(fresh) == PAGE_SIZE:
+                break
+            walked += 1
+            if hit.id not in self.shown_ids:
+                fresh.append(hit)
+        if not fresh:
+            await send_response(
+                interaction, parts.notice("No more papers match this question."), ephemeral=True
+            )
+            return
+        self.offsets[user_id] = (consumed + walked, page + 1)
+        out = parts.search_page(self.question, fresh, page=page, has_next=walked < len(hits))
+        await send_response(interaction, out, ephemeral=True)
+
+    def _abstract_callback(self, paper_id: str) -> Callable[[discord.Interaction], Awaitable[None]]:
+        async def show_abstract(interaction: discord.Interaction) -> None:
+            paper = await self.bot.run_blocking(self.bot.require_library().paper, paper_id)
+            if paper is None:
+                out = parts.notice("That paper is no longer in the collection.")
+            else:
+                out = parts.paper(paper)
+            await send_response(interaction, out, ephemeral=True)
+
+        return show_abstract
+
+
+class SearchPager(_BaseView):
+    """Previous / next over ranked results; only the person who searched can turn the pages."""
+
+    def __init__(
+        self,
+        bot: PaperBotMixin,
+        *,
+        owner_id: int,
+        fetch: Callable[[int, int], list[Hit]],
+        render: Callable[[list[Hit], int, bool], Outgoing],
+        page: int = 0,
+        has_next: bool = False,
+    ) -> None:
+        super().__init__(bot)
+        self.owner_id = owner_id
+        self.fetch = fetch  # (offset, k) -> hits, runs in a worker thread
+        self.render = render  # (hits, page, has_next) -> message
+        self.page = page
+        self.prev_button = discord.ui.Button(
+            label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, custom_id=PREV_ID
+        )
+        self.next_button = discord.ui.Button(
+            label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, custom_id=NEXT_ID
+        )
+        self.prev_button.callback = self.previous_page
+        self.next_button.callback = self.next_page
+        self.add_item(self.prev_button)
+        self.add_item(self.next_button)
+        self._set_buttons(has_next)
+
+    def _set_buttons(self, has_next: bool) -> None:
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = not has_next
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if interaction.user.id != self.owner_id:
+            await errors.send_ephemeral(
+                interaction, "Only the person who ran this search can turn its pages."
+            )
+            return False
+        return True
+
+    async def previous_page(self, interaction: discord.Interaction) -> None:
+        await self._turn(interaction, max(0, self.page - 1))
+
+    async def next_page(self, interaction: discord.Interaction) -> None:
+        await self._turn(interaction, self.page + 1)
+
+    async def _turn(self, interaction: discord.Interaction, page: int) -> None:
+        hits = await self.bot.run_blocking(self.fetch, page * PAGE_SIZE, PAGE_SIZE + 1)
+        if not hits and page > 0:  # the collection shrank under us: stay where we are
+            await interaction.response.defer()
+            return
+        self.page = page
+        has_next = len(hits) > PAGE_SIZE
+        self._set_buttons(has_next)
+        out = self.render(hits[:PAGE_SIZE], page, has_next)
+        await interaction.response.edit_message(**out.kwargs(), view=self)

@@ -1,0 +1,527 @@
+"""The answer composer: quote the sentences that answer, verbatim, or say plainly that none do.
+
+Input: the question, the retriever's candidates (papers with their scores) and the index's corpus
+statistics. Output: a structured :class:`Answer` with up to three papers, each with one or two
+quotes from its abstract, or a declined answer that lists the closest titles.
+
+The verbatim guarantee holds by construction: a :class:`Quote` is only ever a pair of offsets
+into the stored abstract (plus, for a trimmed long sentence, offsets of the pieces shown), never
+a copy that could drift. ``Quote.text`` *is* ``abstract[start:end]``; each displayed piece *is*
+``abstract[a:b]``; the renderers only add markup around those characters.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+from retrieval.index import TermStats
+from retrieval.links import hf_url_for, page_url_for, with_text_fragment
+from retrieval.papers import Paper
+from retrieval.select import (
+    DEFAULT_PARAMS,
+    QueryTerms,
+    SelectionParams,
+    SentenceScore,
+    query_weights,
+    score_sentences,
+)
+from retrieval.tokenize import TermSpan, Tokenizer
+
+__all__ = [
+    "ELLIPSIS",
+    "Answer",
+    "AnsweredPaper",
+    "ComposeParams",
+    "Quote",
+    "answer_to_json",
+    "compose",
+]
+
+log = logging.getLogger(__name__)
+
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A verbatim quote: ``abstract[start:end]``, shown as the verbatim ``segments``.
+
+    ``segments`` has one piece unless a long sentence was trimmed, in which case the pieces are
+    shown joined by an ellipsis. ``highlights`` are the question terms' word offsets inside the
+    shown pieces, for bold rendering. All offsets index the stored abstract.
+    """
+
+    abstract: str = field(repr=False)
+    start: int
+    end: int
+    segments: tuple[tuple[int, int], ...]
+    highlights: tuple[tuple[int, int], ...] = ()
+    score: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end <= len(self.abstract):
+            raise ValueError(f"quote span {self.start}:{self.end} outside the abstract")
+        previous = self.start
+        for a, b in self.segments:
+            if not previous <= a < b <= self.end:
+                raise ValueError(f"segment {a}:{b} outside quote {self.start}:{self.end}")
+            previous = b
+
+    @property
+    def text(self) -> str:
+        """The whole quoted span, exactly as in the abstract."""
+        return self.abstract[self.start : self.end]
+
+    @property
+    def pieces(self) -> list[str]:
+        """The shown pieces, each exactly as in the abstract."""
+        return [self.abstract[a:b] for a, b in self.segments]
+
+    @property
+    def trimmed(self) -> bool:
+        return self.segments != ((self.start, self.end),)
+
+    @property
+    def display(self) -> str:
+        """Pieces joined by `` … ``, with a leading/trailing ellipsis where text was cut."""
+        text = f" {ELLIPSIS} ".join(self.pieces)
+        if self.segments[0][0] > self.start:
+            text = f"{ELLIPSIS} {text}"
+        if self.segments[-1][1] < self.end:
+            text = f"{text} {ELLIPSIS}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredPaper:
+    """A paper in an answer. Declined answers carry papers without quotes (closest titles)."""
+
+    id: str
+    title: str
+    url: str | None
+    hf_url: str | None
+    fragment_url: str | None
+    score: float
+    quotes: tuple[Quote, ...]
+    matched_terms: tuple[str, ...]  # question words found in the quotes, as written there
+    abstract: str = field(repr=False)
+    title_highlights: tuple[tuple[int, int], ...] = ()
+    authors: tuple[str, ...] = ()
+    published: str | None = None  # ISO date
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the bot and the CLI render."""
+
+    question: str
+    answered: bool
+    papers: tuple[AnsweredPaper, ...]
+    collection: str = "default"
+    paper_count: int = 0
+    as_of: datetime | None = None
+    reason: str | None = None  # why an answer was declined: "no-terms", "no-candidates", ...
+    query_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeParams:
+    """Composer knobs. The decline thresholds were calibrated on SciFact claims_train and the
+    bundled dev questions (see ``bench/bench_compose.py``)."""
+
+    selection: SelectionParams = DEFAULT_PARAMS
+    analysed_candidates: int = 6  # only the retriever's best few are read
+    min_coverage: float = 0.5  # share of the known question weight title + best quote cover
+    single_concept_coverage: float = 0.7  # a one-concept match must cover this much of all
+    keep_ratio: float = 0.55  # further papers need this share of the best paper's quote score
+    second_quote_ratio: float = 0.8  # a second quote needs this share of the first's score
+    max_quote_chars: int = 360  # longer sentences are trimmed to their answering clauses
+    max_merged_chars: int = 420  # two adjacent sentences merge into one quote up to this size
+
+
+DEFAULT_COMPOSE = ComposeParams()
+
+# A sentence that opens by pointing back needs the one before it to make sense.
+_ANAPHORA = re.compile(
+    r"^(?:This|These|That|Those|It|Its|They|Their|Such|Thus|Hence|Therefore|Here|There|In "
+    r"(?:this|these|contrast|addition|particular)|Moreover|Furthermore|However)\b"
+)
+# Clause boundaries inside a long sentence: where a trimmed quote may cut.
+_CLAUSE_CUT = re.compile(r"(?<=[,;:])\s+|\s+(?:--|—|–)\s+|\s+(?=\()")
+
+
+def _trim(
+    abstract: str,
+    start: int,
+    end: int,
+    sentence: SentenceScore | None,
+    limit: int,
+    weights: dict[str, float],
+) -> tuple[tuple[int, int], ...]:
+    """Verbatim pieces of ``abstract[start:end]`` to show, within ``limit`` characters.
+
+    The sentence is cut at clause boundaries; clauses carrying question terms are kept (best
+    first) until the budget is spent, adjacent kept clauses are joined. A single clause longer
+    than the budget is cut at word boundaries around its first question term.
+    """
+    if end - start <= limit:
+        return ((start, end),)
+    cuts = [start]
+    for match in _CLAUSE_CUT.finditer(abstract, start, end):
+        if start < match.start() and match.end() < end:
+            cuts.append(match.start())
+            cuts.append(match.end())
+    cuts.append(end)
+    clauses = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts) - 1, 2)]
+    clauses = [(a, b) for a, b in clauses if b > a]
+    hit_positions = [s.start for s in sentence.spans] if sentence else []
+    hit_weights = [weights.get(s.term, 0.0) for s in sentence.spans] if sentence else []
+
+    def clause_weight(clause: tuple[int, int]) -> float:
+        terms_seen: set[str] = set()
+        total = 0.0
+        for span in sentence.spans if sentence else ():
+            if clause[0] <= span.start < clause[1] and span.term not in terms_seen:
+                terms_seen.add(span.term)
+                total += weights.get(span.term, 0.0)
+        return total
+
+    ranked = sorted(range(len(clauses)), key=lambda i: (-clause_weight(clauses[i]), i))
+    kept: list[int] = []
+    used = 0
+    for i in ranked:
+        a, b = clauses[i]
+        size = b - a + (3 if kept else 0)
+        if used + size > limit:
+            continue
+        if kept and clause_weight(clauses[i]) == 0.0:
+            break
+        kept.append(i)
+        used += size
+    if not kept:
+        # One clause is longer than the budget: a word-aligned window around the first hit.
+        anchor = hit_positions[hit_weights.index(max(hit_weights))] if hit_positions else start
+        a = max(start, anchor - limit // 3)
+        b = min(end, a + limit)
+        a = max(start, b - limit)
+        if a > start:
+            space = abstract.find(" ", a, b)
+            a = space + 1 if space != -1 else a
+        if b < end:
+            space = abstract.rfind(" ", a, b)
+            b = space if space > a else b
+        return (_strip(abstract, a, b),)
+    kept.sort()
+    pieces: list[tuple[int, int]] = []
+    for i in kept:
+        a, b = clauses[i]
+        if pieces and i - 1 in kept:
+            pieces[-1] = (pieces[-1][0], b)
+        else:
+            pieces.append((a, b))
+    return tuple(_strip(abstract, a, b) for a, b in pieces)
+
+
+def _strip(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+def _coverage(terms: set[str], query: QueryTerms) -> float:
+    total = query.total
+    return sum(w for t, w in query.weights.items() if t in terms) / total if total else 0.0
+
+
+@dataclass(slots=True)
+class _Analysis:
+    paper: Paper
+    retrieval_score: float
+    ranked: list[SentenceScore]
+    by_index: list[SentenceScore]
+    evidence_coverage: float  # title + best sentence, all question terms
+    known_coverage: float  # same, over the question terms the collection knows
+    concepts: int  # matched terms, a phrase matched as a phrase counting once
+    best: float
+
+
+def _analyse(
+    paper: Paper, score: float, query: QueryTerms, tokenizer: Tokenizer, params: ComposeParams
+) -> _Analysis:
+    sentences = score_sentences(paper.abstract, paper.title, query, tokenizer, params.selection)
+    ranked = sorted(sentences, key=lambda s: (-s.score, s.index))
+    title_spans = tokenizer.spans(paper.title)
+    title_terms = {span.term for span in title_spans}
+    # Whether the paper addresses the question does not depend on where a sentence stands
+    # (the ranking's position prior): the evidence is the title plus the sentence that covers
+    # the most of the question.
+    best = (
+        max(sentences, key=lambda s: (_coverage(title_terms | s.matched, query), s.score))
+        if sentences
+        else None
+    )
+    evidence = title_terms | (set(best.matched) if best else set())
+    known_total = sum(w for t, w in query.weights.items() if t in query.known)
+    known_cov = (
+        sum(w for t, w in query.weights.items() if t in evidence) / known_total
+        if known_total
+        else 0.0
+    )
+    wanted = set(query.terms)
+    groups = [[s for s in title_spans if s.term in wanted], list(best.spans) if best else []]
+    return _Analysis(
+        paper=paper,
+        retrieval_score=score,
+        ranked=ranked,
+        by_index=sentences,
+        evidence_coverage=_coverage(evidence, query),
+        known_coverage=known_cov,
+        concepts=_concepts(query, evidence & wanted, groups),
+        best=ranked[0].score if ranked else 0.0,
+    )
+
+
+def _concepts(query: QueryTerms, matched: set[str], groups: list[list[TermSpan]]) -> int:
+    """How many separate things of the question the evidence matches.
+
+    Terms adjacent in the question that also stand next to each other in the evidence
+    ("neural networks", "text embedding benchmark") are one concept: a question that shares only
+    one phrase with a paper shares one idea with it, however many words the phrase has.
+    """
+    parent = {t: t for t in matched}
+
+    def find(t: str) -> str:
+        while parent[t] != t:
+            t = parent[t]
+        return t
+
+    order = {t: i for i, t in enumerate(query.terms)}
+    for spans in groups:
+        for a, b in pairwise(spans):
+            if a.term == b.term or a.term not in parent or b.term not in parent:
+                continue
+            if b.start - a.end <= 2 and abs(order[a.term] - order[b.term]) == 1:
+                parent[find(a.term)] = find(b.term)
+    return len({find(t) for t in matched})
+
+
+def _addresses(analysis: _Analysis, query: QueryTerms, params: ComposeParams) -> bool:
+    """The calibrated no-answer rule: does this paper's title + best sentence address the
+    question? Two separate matched concepts covering enough of what the collection knows of the
+    question; or, for a question about one thing, that thing covering most of the question."""
+    if analysis.best <= 0.0:
+        return False
+    if analysis.concepts >= 2:
+        return analysis.known_coverage >= params.min_coverage
+    return analysis.concepts == 1 and analysis.evidence_coverage >= params.single_concept_coverage
+
+
+def _quote_span(
+    analysis: _Analysis, sentence: SentenceScore, params: ComposeParams
+) -> tuple[int, int, list[SentenceScore]]:
+    """The span for a chosen sentence, merged with a neighbour when that reads better."""
+    sentences = analysis.by_index
+    text = analysis.paper.abstract
+    start, end = sentence.start, sentence.end
+    members = [sentence]
+    i = sentence.index
+    if i > 0 and _ANAPHORA.match(text[start:end]):
+        prev = sentences[i - 1]
+        if end - prev.start <= params.max_merged_chars:
+            start = prev.start
+            members.insert(0, prev)
+    return start, end, members
+
+
+def _make_quote(
+    analysis: _Analysis,
+    sentence: SentenceScore,
+    query: QueryTerms,
+    params: ComposeParams,
+) -> Quote:
+    abstract = analysis.paper.abstract
+    start, end, members = _quote_span(analysis, sentence, params)
+    if len(members) == 1:
+        segments = _trim(abstract, start, end, sentence, params.max_quote_chars, query.weights)
+    else:
+        segments = ((start, end),)
+    highlights: list[tuple[int, int]] = []
+    seen: set[int] = set()
+    for member in members:
+        for span in member.spans:
+            if span.start in seen:
+                continue
+            if any(a <= span.start and span.end <= b for a, b in segments):
+                seen.add(span.start)
+                highlights.append((span.start, span.end))
+    highlights.sort()
+    return Quote(
+        abstract=abstract,
+        start=start,
+        end=end,
+        segments=segments,
+        highlights=tuple(highlights),
+        score=sentence.score,
+    )
+
+
+def _quotes_for(analysis: _Analysis, query: QueryTerms, params: ComposeParams) -> list[Quote]:
+    if not analysis.ranked or analysis.best <= 0.0:
+        return []
+    first = analysis.ranked[0]
+    quotes = [_make_quote(analysis, first, query, params)]
+    covered = set(first.matched)
+    for candidate in analysis.ranked[1:]:
+        if candidate.score < params.second_quote_ratio * first.score or candidate.score <= 0.0:
+            break
+        quote = _make_quote(analysis, candidate, query, params)
+        if any(quote.start < q.end and q.start < quote.end for q in quotes):
+            continue
+        if not (set(candidate.matched) - covered) and candidate.coverage < first.coverage:
+            continue
+        quotes.append(quote)
+        break
+    return quotes
+
+
+def _title_highlights(
+    title: str, query: QueryTerms, tokenizer: Tokenizer
+) -> tuple[tuple[int, int], ...]:
+    wanted = set(query.terms)
+    out: dict[int, tuple[int, int]] = {}
+    for span in tokenizer.spans(title):
+        if span.term in wanted:
+            out.setdefault(span.start, (span.start, span.end))
+    return tuple(sorted(out.values()))
+
+
+def _answered_paper(
+    paper: Paper,
+    score: float,
+    quotes: Sequence[Quote],
+    query: QueryTerms,
+    tokenizer: Tokenizer,
+) -> AnsweredPaper:
+    url = page_url_for(paper)
+    fragment_url = with_text_fragment(url, quotes[0].text) if url and quotes else None
+    matched: dict[str, None] = {}
+    for quote in quotes:
+        for a, b in quote.highlights:
+            matched.setdefault(paper.abstract[a:b].casefold(), None)
+    return AnsweredPaper(
+        id=paper.id,
+        title=paper.title,
+        url=url,
+        hf_url=hf_url_for(paper),
+        fragment_url=fragment_url,
+        score=float(score),
+        quotes=tuple(quotes),
+        matched_terms=tuple(matched),
+        abstract=paper.abstract,
+        title_highlights=_title_highlights(paper.title, query, tokenizer),
+        authors=tuple(paper.authors),
+        published=paper.published.isoformat() if paper.published else None,
+    )
+
+
+def compose(
+    question: str,
+    candidates: Sequence[tuple[Paper, float]],
+    stats: TermStats,
+    tokenizer: Tokenizer,
+    *,
+    max_papers: int = 3,
+    collection: str = "default",
+    paper_count: int | None = None,
+    as_of: datetime | None = None,
+    params: ComposeParams = DEFAULT_COMPOSE,
+) -> Answer:
+    """Compose the answer to ``question`` from the retriever's ``candidates`` (best first).
+
+    Declines (``answered=False``, closest titles without quotes) when the question has no
+    searchable terms, when there are no candidates, or when even the best paper's title and best
+    sentence cover less than ``params.min_coverage`` of the question's IDF weight.
+    """
+    count = int(stats.n_docs) if paper_count is None else paper_count
+    base: dict[str, Any] = {
+        "question": question,
+        "collection": collection,
+        "paper_count": count,
+        "as_of": as_of,
+    }
+    query = query_weights(question, stats, tokenizer)
+    unique: list[tuple[Paper, float]] = []
+    seen_ids: set[str] = set()
+    for paper, score in candidates:
+        if paper.id not in seen_ids:
+            seen_ids.add(paper.id)
+            unique.append((paper, score))
+
+    def declined(reason: str) -> Answer:
+        closest = tuple(
+            _answered_paper(paper, score, (), query, tokenizer)
+            for paper, score in unique[:max_papers]
+        )
+        return Answer(
+            answered=False, papers=closest, reason=reason, query_terms=query.terms, **base
+        )
+
+    if not query.terms:
+        return declined("no-terms")
+    if not unique:
+        return declined("no-candidates")
+    analyses = [
+        _analyse(paper, score, query, tokenizer, params)
+        for paper, score in unique[: max(params.analysed_candidates, max_papers)]
+    ]
+    first = analyses[0]
+    addressing = [a for a in analyses if _addresses(a, query, params)]
+    if not addressing:
+        log.debug("declined %r: no candidate addresses it", question)
+        return declined("low-coverage")
+    lead = first if first in addressing else addressing[0]
+    chosen: list[_Analysis] = [lead]
+    for analysis in addressing:
+        if len(chosen) >= max_papers:
+            break
+        if analysis is not lead and analysis.best >= params.keep_ratio * lead.best:
+            chosen.append(analysis)
+    papers: list[AnsweredPaper] = []
+    for analysis in chosen:
+        quotes = _quotes_for(analysis, query, params)
+        if quotes:
+            papers.append(
+                _answered_paper(analysis.paper, analysis.retrieval_score, quotes, query, tokenizer)
+            )
+    if not papers:
+        return declined("no-quotes")
+    return Answer(answered=True, papers=tuple(papers), query_terms=query.terms, **base)
+
+
+def answer_to_json(answer: Answer) -> dict[str, Any]:
+    """The stable JSON shape of ``paperbot ask --json`` (quotes give their full verbatim span)."""
+    return {
+        "question": answer.question,
+        "answered": answer.answered,
+        "papers": [
+            {
+                "id": paper.id,
+                "title": paper.title,
+                "url": paper.url,
+                "score": paper.score,
+                "quotes": [
+                    {"text": quote.text, "start": quote.start, "end": quote.end}
+                    for quote in paper.quotes
+                ],
+            }
+            for paper in answer.papers
+        ],
+    }

@@ -1,0 +1,234 @@
+"""Remote ingest end to end: fetch everything, then write it in one store transaction.
+
+The order is the atomicity guarantee: nothing touches the store until every request of the run
+has succeeded (HF and the arXiv API are collected in memory; an OAI harvest is spooled to disk),
+and the write is a single :meth:`PaperStore.upsert`, which rolls back on any exception. A failed
+or interrupted run therefore leaves the store exactly as it was, and re-running adds nothing
+twice because papers are upserted by normalised id (the store keeps the newest arXiv version).
+
+The bot's ``/add`` and daily refresh (later) can call the same ``fetch_*`` coroutines and
+:func:`write_papers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from config.settings import Settings
+from retrieval.ingest.arxiv_api import ArxivAPI
+from retrieval.ingest.common import dedupe_newest, merge_with_stored
+from retrieval.ingest.errors import NotFound
+from retrieval.ingest.hf import Batch, HuggingFacePapers, dates_between
+from retrieval.ingest.http import DEFAULT_USER_AGENT, PoliteClient, RetryPolicy, client_for
+from retrieval.ingest.oai import HarvestParams, OAIHarvester, Spool, SpoolState, temporary_spool
+from retrieval.papers import Paper
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Fetched:
+    """What a fetch produced before anything is written."""
+
+    label: str
+    papers: list[Paper] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def make_client(
+    settings: Settings,
+    *,
+    retry: RetryPolicy | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    user_agent: str = DEFAULT_USER_AGENT,
+    **kwargs: Any,
+) -> PoliteClient:
+    """The shared client: arXiv API and OAI hosts get one connection and ``arxiv_min_interval``."""
+    return client_for(
+        timeout=settings.http_timeout,
+        slow_hosts={
+            settings.arxiv_api_url: settings.arxiv_min_interval,
+            settings.arxiv_oai_url: settings.arxiv_min_interval,
+        },
+        retry=retry,
+        transport=transport,
+        user_agent=user_agent,
+        **kwargs,
+    )
+
+
+def _from_batch(label: str, batch: Batch) -> Fetched:
+    return Fetched(label, dedupe_newest(batch.papers), list(batch.skipped))
+
+
+async def fetch_hf_daily(
+    http: PoliteClient,
+    settings: Settings,
+    *,
+    day: date | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    trending: bool = False,
+    progress: Progress | None = None,
+) -> Fetched:
+    """One day's list, a date range (day by day), or today's list; ``trending`` sorts by trend."""
+    hf = HuggingFacePapers(http, settings.hf_base_url)
+    sort = "trending" if trending else None
+
+    def on_page(day_label: str, count: int) -> None:
+        if progress:
+            progress(f"{day_label}: {count} papers")
+
+    if start is not None or end is not None:
+        first = start or end or date.today()
+        last = end or date.today()
+        days = dates_between(first, last)
+        batch = await hf.daily_range(days, sort=sort, on_page=on_page)
+        label = f"hf-daily {first}..{last}"
+    else:
+        batch = await hf.daily(day, sort=sort, on_page=on_page)
+        label = f"hf-daily {day.isoformat() if day else 'today'}"
+    if trending:
+        label += " (trending)"
+    return _from_batch(label, batch)
+
+
+async def fetch_hf_papers(
+    http: PoliteClient, settings: Settings, ids: Sequence[str], *, progress: Progress | None = None
+) -> Fetched:
+    """Each id from ``/api/papers/{id}``; any unknown id fails the whole fetch (NotFound)."""
+    hf = HuggingFacePapers(http, settings.hf_base_url)
+    done: list[Paper] = []
+
+    async def one(paper_id: str) -> Paper:
+        paper = await hf.paper(paper_id)
+        done.append(paper)
+        if progress:
+            progress(f"{len(done)}/{len(ids)} papers")
+        return paper
+
+    # gather, not a TaskGroup: the first failure must surface as itself (one clear line), not
+    # wrapped in an ExceptionGroup; the other requests are cancelled.
+    tasks = [asyncio.create_task(one(i)) for i in ids]
+    try:
+        papers = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return Fetched(f"hf-paper ({len(ids)} ids)", dedupe_newest(papers))
+
+
+async def fetch_arxiv_query(
+    http: PoliteClient,
+    settings: Settings,
+    query: str,
+    *,
+    max_results: int = 100,
+    sort_by: str | None = None,
+    page_size: int = 100,
+    progress: Progress | None = None,
+) -> Fetched:
+    api = ArxivAPI(http, settings.arxiv_api_url, page_size=page_size)
+
+    def on_page(count: int, total: int | None) -> None:
+        if progress:
+            progress(f"{count} of {min(max_results, total or 0)} papers")
+
+    result = await api.search(
+        query,
+        max_results=max_results,
+        sort_by=sort_by,
+        sort_order="descending" if sort_by else None,
+        on_page=on_page,
+    )
+    fetched = Fetched(f"arxiv {query!r}", result.papers, result.skipped)
+    if result.total_results is not None:
+        fetched.notes.append(f"{result.total_results} match on arXiv")
+    return fetched
+
+
+async def fetch_arxiv_ids(
+    http: PoliteClient,
+    settings: Settings,
+    ids: Sequence[str],
+    *,
+    allow_missing: bool = False,
+    page_size: int = 100,
+    progress: Progress | None = None,
+) -> Fetched:
+    """The newest version of each id; ids arXiv does not return fail the fetch unless allowed."""
+    api = ArxivAPI(http, settings.arxiv_api_url, page_size=page_size)
+
+    def on_page(count: int, total: int | None) -> None:
+        if progress:
+            progress(f"{count}/{total} papers")
+
+    result = await api.by_ids(ids, on_page=on_page)
+    if result.missing and not allow_missing:
+        shown = ", ".join(result.missing[:10])
+        more = f" and {len(result.missing) - 10} more" if len(result.missing) > 10 else ""
+        raise NotFound(f"arXiv has no paper {shown}{more}", request=f"GET {settings.arxiv_api_url}")
+    return Fetched(f"arxiv ids ({len(ids)})", result.papers, result.skipped, result.missing)
+
+
+def oai_spool(
+    settings: Settings,
+    *,
+    set_spec: str | None,
+    from_date: str | None,
+    until_date: str | None,
+    prefix: str = "oai_dc",
+    checkpoint: Path | None = None,
+) -> Spool:
+    """The spool for a harvest: the checkpoint file when given, else a temporary file."""
+    params = HarvestParams(settings.arxiv_oai_url, set_spec, from_date, until_date, prefix)
+    return Spool(checkpoint, params) if checkpoint is not None else temporary_spool(params)
+
+
+async def harvest_oai(
+    http: PoliteClient, settings: Settings, spool: Spool, *, progress: Progress | None = None
+) -> SpoolState:
+    """Fetch every remaining page of the harvest into ``spool`` (resuming what is there)."""
+
+    def on_page(state: SpoolState) -> None:
+        if progress:
+            size = f" of ~{state.complete_list_size}" if state.complete_list_size else ""
+            progress(f"page {state.pages}: {state.records}{size} records")
+
+    harvester = OAIHarvester(http, settings.arxiv_oai_url)
+    return await harvester.harvest(spool, on_page=on_page)
+
+
+def write_papers(
+    store: Any,
+    papers: Iterable[Paper],
+    collection: str,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Any:
+    """One ``store.upsert`` (one transaction), with stored metadata merged in (see common)."""
+    return store.upsert(merge_with_stored(store, papers), collection, progress=progress)
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start

@@ -1,0 +1,112 @@
+"""Unit tests of the bot's pure parts: cooldown, send-boundary limits, mention parsing, choices."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from bot.cooldown import UserCooldown
+from bot.exts.mentions import question_from
+from bot.exts.papers import choice_name
+from bot.messages import clamp, embed_length
+from bot.runner import MISSING_TOKEN, RedactSecret, run_bot
+from config.settings import Settings
+from tests.bot.checks import assert_within_limits
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cooldown_allows_rate_then_refuses_until_window_passes() -> None:
+    clock = FakeClock()
+    cd = UserCooldown(3, 10.0, clock=clock)
+    assert [cd.hit(1) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert cd.hit(1) == 10.0
+    assert cd.hit(2) == 0.0  # per user
+    clock.now += 4
+    assert cd.hit(1) == 6.0  # refused uses do not extend the wait
+    clock.now += 6
+    assert cd.hit(1) == 0.0
+
+
+def test_cooldown_forgets_idle_users() -> None:
+    clock = FakeClock()
+    cd = UserCooldown(1, 1.0, clock=clock)
+    for uid in range(2000):
+        cd.hit(uid)
+    clock.now += 5
+    for _ in range(1024):
+        cd.hit(99999)
+    assert len(cd) < 10
+
+
+def test_clamp_passes_a_valid_message_unchanged() -> None:
+    embed = {"title": "t", "description": "d" * 4096, "fields": [{"name": "n", "value": "v"}]}
+    out = clamp("hello", [embed])
+    assert out.clamped == []
+    assert out.content == "hello" and out.embeds[0]["description"] == "d" * 4096
+
+
+def test_clamp_enforces_every_limit() -> None:
+    embeds = [
+        {
+            "title": "T" * 300,
+            "description": "D" * 5000,
+            "footer": {"text": "F" * 3000},
+            "fields": [{"name": "N" * 300, "value": "V" * 2000}] * 30,
+        }
+        for _ in range(12)
+    ]
+    out = clamp("C" * 2500, embeds)
+    assert out.clamped
+    data = {"content": out.content, "embeds": out.embeds}
+    assert_within_limits(data)
+    assert out.content.endswith("…") and len(out.content) == 2000
+    assert sum(embed_length(e) for e in out.embeds) <= 6000
+
+
+def test_clamp_never_sends_an_empty_message() -> None:
+    assert clamp("", []).content
+
+
+def test_question_from_strips_only_the_bot_mention() -> None:
+    assert question_from("<@42> what is DPO?", 42) == "what is DPO?"
+    assert question_from("<@!42>   ", 42) == ""
+    assert (
+        question_from("hey <@42> about <@7> and @everyone", 42) == "hey   about <@7> and @everyone"
+    )
+
+
+def test_choice_names_fit_in_100_chars_and_keep_the_id() -> None:
+    name = choice_name("2405.21046", "A" * 300)
+    assert len(name) <= 100 and name.endswith(" · 2405.21046")
+    assert choice_name("x", "  Title\nwith  breaks ") == "Title with breaks · x"
+    long_id = "some-very-long-title-slug-" + "a" * 60
+    assert len(choice_name(long_id, "B" * 200)) <= 100
+
+
+def test_redaction_filter_hides_the_token() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecret("s3cr3t-token"))
+    log = logging.getLogger("test.redact")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("token is %s", "s3cr3t-token")
+    finally:
+        log.removeHandler(handler)
+    assert "s3cr3t-token" not in stream.getvalue()
+    assert "[redacted]" in stream.getvalue()
+
+
+def test_run_without_token_gives_one_line_and_exit_2(tmp_path) -> None:
+    err = io.StringIO()
+    settings = Settings(_env_file=None, db_path=tmp_path / "x.db", discord_token=None)  # type: ignore[call-arg]
+    assert run_bot(settings, stderr=err) == 2
+    assert err.getvalue() == MISSING_TOKEN + "\n"

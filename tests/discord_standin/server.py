@@ -1,0 +1,912 @@
+"""A loopback Discord: the gateway websocket and the REST routes discord.py uses, in aiohttp.
+
+Why a stand-in rather than mocks: the bot's real failure modes live in the wire protocol (the 3 s
+acknowledgement window, the heartbeat, RESUME after a dropped socket, 429 retries, payloads that
+must not ping anyone). Running the unmodified discord.py client over real sockets against this
+server exercises all of them; tests then assert on what actually went over the wire.
+
+Point discord.py at it by patching ``discord.http.Route.BASE`` to :attr:`DiscordStandIn.api_base`
+and ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` to :attr:`DiscordStandIn.gateway_url`
+(see :meth:`DiscordStandIn.patch_discord`). Frames are plain-text JSON (no zlib); REST replies
+carry ``Content-Type: application/json`` exactly, which discord.py requires to parse a body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from . import payloads as P
+
+_log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v10"
+
+# Gateway opcodes (Discord API v10).
+OP_DISPATCH = 0
+OP_HEARTBEAT = 1
+OP_IDENTIFY = 2
+OP_PRESENCE = 3
+OP_RESUME = 6
+OP_RECONNECT = 7
+OP_INVALID_SESSION = 9
+OP_HELLO = 10
+OP_HEARTBEAT_ACK = 11
+
+# Interaction types and callback types.
+IX_PING, IX_COMMAND, IX_COMPONENT, IX_AUTOCOMPLETE, IX_MODAL = 1, 2, 3, 4, 5
+CB_MESSAGE, CB_DEFERRED_MESSAGE, CB_DEFERRED_UPDATE, CB_UPDATE, CB_AUTOCOMPLETE = 4, 5, 6, 7, 8
+
+FLAG_EPHEMERAL = 1 << 6
+FLAG_LOADING = 1 << 7
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON reply with ``Content-Type: application/json`` *exactly* (no charset suffix)."""
+    all_headers = {"Content-Type": "application/json"}
+    all_headers.update(headers or {})
+    body = b"" if data is None else json.dumps(data).encode()
+    return web.Response(body=body, status=status, headers=all_headers)
+
+
+@dataclass
+class RecordedRequest:
+    """One REST request as the stand-in saw it (the Authorization header is never kept)."""
+
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    body: Any  # parsed JSON, raw text, or None
+    at: float  # time.monotonic() on arrival
+    authorized: bool  # carried "Bot <the expected token>"
+    status: int = 0  # what the stand-in answered
+    injected: bool = False  # answered by an injected fault
+
+
+RECORD = web.RequestKey("record", RecordedRequest)
+
+
+@dataclass
+class Fault:
+    """An injected failure: the next ``count`` requests matching method+path get ``status``."""
+
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    count: int
+    retry_after: float = 0.05
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.count > 0 and method == self.method and bool(self.pattern.fullmatch(path))
+
+
+@dataclass
+class GatewayFrame:
+    """A frame the client sent on the gateway (heartbeats included)."""
+
+    op: int
+    d: Any
+    at: float
+    session_id: str | None
+
+
+@dataclass
+class Session:
+    """A gateway session: survives a dropped socket so the client can RESUME it."""
+
+    session_id: str
+    shard: tuple[int, int]
+    seq: int = 0
+    sent: list[tuple[int, str, Any]] = field(default_factory=list)  # (seq, event, data)
+    ws: web.WebSocketResponse | None = None
+    resumes: int = 0
+
+
+@dataclass
+class Interaction:
+    """Everything the bot did in answer to one interaction the stand-in fired."""
+
+    id: int
+    token: str
+    type: int
+    payload: dict[str, Any]
+    fired_at: float
+    callbacks: list[RecordedRequest] = field(default_factory=list)
+    followups: list[RecordedRequest] = field(default_factory=list)
+    original_id: int | None = None  # the message the callback created (or deferred)
+
+    @property
+    def acked_at(self) -> float | None:
+        return self.callbacks[0].at if self.callbacks else None
+
+    @property
+    def ack_latency(self) -> float | None:
+        """Seconds between firing and the bot's first callback (the 3 s window Discord enforces)."""
+        return None if self.acked_at is None else self.acked_at - self.fired_at
+
+
+class DiscordStandIn:
+    """The loopback Discord server. Use as ``async with DiscordStandIn() as discord: ...``."""
+
+    def __init__(
+        self, *, token: str = "standin-token", heartbeat_interval_ms: int = 41_250
+    ) -> None:
+        self.token = token
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.application_id = P.snowflake()
+        self.bot_user = P.user(self.application_id, "paperbot", bot=True)
+        self.owner = P.user(P.snowflake(), "owner")
+        self.guild_id = P.snowflake()
+        self.channel_id = P.snowflake()
+        self.users: dict[str, dict[str, Any]] = {}
+        self.requests: list[RecordedRequest] = []
+        self.frames: list[GatewayFrame] = []
+        self.sessions: dict[str, Session] = {}
+        self.interactions: dict[int, Interaction] = {}
+        self._by_token: dict[str, Interaction] = {}
+        self.messages: dict[int, dict[str, Any]] = {}
+        self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id or None -> commands
+        self.faults: list[Fault] = []
+        self.shard_count = 1
+        self.ack_deadline = 3.0  # seconds Discord waits for an interaction's first response
+        self._changed = asyncio.Condition()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.add_user("alice")
+        self.add_user("bob")
+
+    # ----------------------------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> DiscordStandIn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        for session in self.sessions.values():
+            if session.ws is not None and not session.ws.closed:
+                with contextlib.suppress(Exception):
+                    await session.ws.close(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    @contextlib.contextmanager
+    def patch_discord(self) -> Iterator[None]:
+        """Point discord.py's REST base and default gateway at this server while in the block."""
+        import discord.gateway
+        import discord.http
+        import yarl
+
+        old_base = discord.http.Route.BASE
+        old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+        discord.http.Route.BASE = self.api_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+        try:
+            yield
+        finally:
+            discord.http.Route.BASE = old_base
+            discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+    # ----------------------------------------------------------------------------- test API
+    def add_user(self, name: str, *, bot: bool = False) -> dict[str, Any]:
+        payload = P.user(P.snowflake(), name, bot=bot)
+        self.users[name] = payload
+        return payload
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        count: int = 1,
+        *,
+        retry_after: float = 0.05,
+    ) -> Fault:
+        """Answer the next ``count`` ``method`` requests whose path fully matches with ``status``.
+
+        A 429 carries a ``Via`` header and a JSON ``retry_after`` like Discord's (discord.py only
+        retries a 429 that has both); other statuses carry a JSON error body.
+        """
+        fault = Fault(method.upper(), re.compile(path_regex), status, count, retry_after)
+        self.faults.append(fault)
+        return fault
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Wait until ``predicate()`` is truthy (re-checked on each change); return its value."""
+        result: Any = None
+
+        def check() -> bool:
+            nonlocal result
+            result = predicate()
+            return bool(result)
+
+        async with asyncio.timeout(timeout), self._changed:
+            while not check():
+                # Woken by every request/frame; the short poll also catches changes made outside
+                # the stand-in (log records, bot state) that the caller's predicate may look at.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.05)
+        return result
+
+    async def wait_ready(self, timeout: float = 5.0) -> Session:
+        return await self.wait_for(
+            lambda: next((s for s in self.sessions.values() if s.ws is not None), None), timeout
+        )
+
+    def session(self, shard_id: int = 0) -> Session:
+        live = [s for s in self.sessions.values() if s.shard[0] == shard_id]
+        return live[-1]
+
+    async def dispatch(self, event: str, data: Any, *, shard_id: int = 0) -> int:
+        """Send a DISPATCH to the shard's session; if its socket is down, keep it for RESUME."""
+        session = self.session(shard_id)
+        session.seq += 1
+        session.sent.append((session.seq, event, data))
+        if session.ws is not None and not session.ws.closed:
+            await session.ws.send_str(
+                json.dumps({"op": OP_DISPATCH, "t": event, "s": session.seq, "d": data})
+            )
+        return session.seq
+
+    async def drop_gateway(self, shard_id: int = 0, *, code: int | None = None) -> None:
+        """Cut the shard's gateway socket: abort the TCP connection, or close with ``code``."""
+        session = self.session(shard_id)
+        ws = session.ws
+        session.ws = None
+        if ws is None:
+            return
+        if code is not None:
+            await ws.close(code=code)
+            return
+        transport = ws._req.transport if ws._req is not None else None  # type: ignore[union-attr]
+        if transport is not None:
+            transport.abort()
+
+    def _shard_of(self, guild_id: int) -> int:
+        return (guild_id >> 22) % self.shard_count
+
+    def _member_of(self, user_payload: dict[str, Any]) -> dict[str, Any]:
+        return P.member(user_payload)
+
+    async def fire(
+        self,
+        itype: int,
+        data: dict[str, Any],
+        *,
+        user: str | dict[str, Any] = "alice",
+        message: dict[str, Any] | None = None,
+        guild: bool = True,
+    ) -> Interaction:
+        """Send an INTERACTION_CREATE as Discord would and start tracking the bot's answers."""
+        author = self.users[user] if isinstance(user, str) else user
+        ix_id = P.snowflake()
+        token = "ix-" + secrets.token_urlsafe(24)
+        payload: dict[str, Any] = {
+            "id": str(ix_id),
+            "application_id": str(self.application_id),
+            "type": itype,
+            "data": data,
+            "channel_id": str(self.channel_id),
+            "channel": P.text_channel(self.channel_id, self.guild_id),
+            "token": token,
+            "version": 1,
+            "locale": "en-US",
+            "app_permissions": P.ALL_PERMISSIONS,
+            "attachment_size_limit": 10 * 1024 * 1024,
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+        }
+        if guild:
+            payload["guild_id"] = str(self.guild_id)
+            payload["guild_locale"] = "en-US"
+            payload["member"] = self._member_of(author)
+        else:
+            payload["user"] = author
+            payload["context"] = 1
+        if message is not None:
+            payload["message"] = message
+        ix = Interaction(ix_id, token, itype, payload, time.monotonic())
+        self.interactions[ix_id] = ix
+        self._by_token[token] = ix
+        await self.dispatch("INTERACTION_CREATE", payload, shard_id=self._shard_of(self.guild_id))
+        return ix
+
+    async def slash(
+        self, name: str, user: str | dict[str, Any] = "alice", **options: Any
+    ) -> Interaction:
+        """Invoke ``/name`` with ``options`` (strings, ints, bools)."""
+        data = {
+            "id": str(self._command_id(name)),
+            "name": name,
+            "type": 1,
+            "options": [
+                {"name": k, "type": P.option_type(v), "value": v} for k, v in options.items()
+            ],
+        }
+        return await self.fire(IX_COMMAND, data, user=user)
+
+    async def autocomplete(
+        self, name: str, focused: str, user: str = "alice", **options: Any
+    ) -> Interaction:
+        """Type into option ``focused`` of ``/name`` (its current text is ``options[focused]``)."""
+        data = {
+            "id": str(self._command_id(name)),
+            "name": name,
+            "type": 1,
+            "options": [
+                {
+                    "name": k,
+                    "type": P.option_type(v),
+                    "value": v,
+                    **({"focused": True} if k == focused else {}),
+                }
+                for k, v in options.items()
+            ],
+        }
+        return await self.fire(IX_AUTOCOMPLETE, data, user=user)
+
+    async def click(
+        self, message: dict[str, Any], custom_id: str, user: str = "alice"
+    ) -> Interaction:
+        """Press the button ``custom_id`` on ``message`` (a message payload the bot created)."""
+        current = self.messages.get(int(message["id"]), message)
+        data = {"custom_id": custom_id, "component_type": 2}
+        return await self.fire(IX_COMPONENT, data, user=user, message=current)
+
+    async def post_message(
+        self, content: str, *, user: str = "alice", mention_bot: bool = False
+    ) -> dict[str, Any]:
+        """A user posts ``content`` in the channel (MESSAGE_CREATE). With ``mention_bot`` the
+        message mentions the bot, as ``<@bot id> content`` with the bot in ``mentions``."""
+        author = self.users[user]
+        mentions = [self.bot_user] if mention_bot else []
+        text = f"<@{self.application_id}> {content}" if mention_bot else content
+        msg = P.message(
+            message_id=P.snowflake(),
+            channel_id=self.channel_id,
+            guild_id=self.guild_id,
+            author=author,
+            content=text,
+            mentions=mentions,
+        )
+        msg["member"] = {k: v for k, v in self._member_of(author).items() if k != "user"}
+        self.messages[int(msg["id"])] = msg
+        await self.dispatch("MESSAGE_CREATE", msg, shard_id=self._shard_of(self.guild_id))
+        return msg
+
+    async def wait_ack(self, ix: Interaction, timeout: float = 5.0) -> RecordedRequest:
+        return await self.wait_for(lambda: ix.callbacks[0] if ix.callbacks else None, timeout)
+
+    async def wait_answer(self, ix: Interaction, timeout: float = 10.0) -> dict[str, Any]:
+        """The message that finally answers ``ix``: the callback's own message, or the deferred
+        original once a followup (or an edit) filled it in, or the first extra followup."""
+
+        def answered() -> dict[str, Any] | None:
+            if not ix.callbacks:
+                return None
+            cb_type = (ix.callbacks[0].body or {}).get("type")
+            if cb_type in (CB_MESSAGE, CB_UPDATE, CB_AUTOCOMPLETE):
+                return ix.callbacks[0].body
+            if ix.original_id is not None:
+                original = self.messages.get(ix.original_id)
+                if original is not None and not original["flags"] & FLAG_LOADING:
+                    return original
+            if cb_type == CB_DEFERRED_UPDATE and ix.followups:
+                return ix.followups[0].body
+            return None
+
+        return await self.wait_for(answered, timeout)
+
+    def message_payloads(self, path_regex: str = r".*") -> list[Any]:
+        """JSON bodies of every message-creating or -editing request, in order."""
+        pattern = re.compile(path_regex)
+        out = []
+        for r in self.requests:
+            if (
+                r.method in ("POST", "PATCH")
+                and pattern.fullmatch(r.path)
+                and isinstance(r.body, dict)
+            ):
+                out.append(r.body)
+        return out
+
+    def channel_messages(self) -> list[dict[str, Any]]:
+        """Messages the bot created with POST /channels/{id}/messages (successful ones)."""
+        return [
+            m
+            for m in self.messages.values()
+            if m["author"]["id"] == str(self.application_id) and "webhook_id" not in m
+        ]
+
+    def _command_id(self, name: str) -> int:
+        for cmds in self.commands.values():
+            for cmd in cmds:
+                if cmd["name"] == name:
+                    return int(cmd["id"])
+        return abs(hash(name)) % (1 << 60)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    # ----------------------------------------------------------------------------- REST
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[..., Any]
+    ) -> web.StreamResponse:
+        if not request.path.startswith(API_PREFIX):
+            return await handler(request)
+        path = request.path[len(API_PREFIX) :]
+        raw = await request.read()
+        body: Any = None
+        if raw:
+            text = raw.decode("utf-8", "replace")
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = text
+        record = RecordedRequest(
+            method=request.method,
+            path=path,
+            query=dict(request.query),
+            body=body,
+            at=time.monotonic(),
+            authorized=request.headers.get("Authorization") == f"Bot {self.token}",
+        )
+        request[RECORD] = record
+        self.requests.append(record)
+        try:
+            for fault in self.faults:
+                if fault.matches(request.method, path):
+                    fault.count -= 1
+                    fault.hits += 1
+                    record.injected = True
+                    response = self._fault_response(fault)
+                    break
+            else:
+                response = await handler(request)
+            record.status = response.status
+            return response
+        finally:
+            await self._notify()
+
+    @staticmethod
+    def _fault_response(fault: Fault) -> web.Response:
+        if fault.status == 429:
+            return json_response(
+                {
+                    "message": "You are being rate limited.",
+                    "retry_after": fault.retry_after,
+                    "global": False,
+                },
+                429,
+                {
+                    "Via": "1.1 google",
+                    "Retry-After": str(max(1, round(fault.retry_after))),
+                    "X-RateLimit-Scope": "user",
+                },
+            )
+        return json_response(
+            {"message": f"{fault.status}: injected fault", "code": 0}, fault.status
+        )
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        record: RecordedRequest = request[RECORD]
+        method, path, body = record.method, record.path, record.body
+        webhookish = path.startswith(("/interactions/", "/webhooks/"))
+        if not webhookish and not record.authorized:
+            return json_response({"message": "401: Unauthorized", "code": 0}, 401)
+
+        for route_method, regex, handler in self._routes():
+            if route_method == method:
+                match = re.fullmatch(regex, path)
+                if match:
+                    return await handler(request, body, **match.groupdict())
+        _log.warning("stand-in: no route for %s %s", method, path)
+        return json_response({"message": "404: Not Found", "code": 0}, 404)
+
+    def _routes(self) -> list[tuple[str, str, Callable[..., Any]]]:
+        return [
+            ("GET", r"/users/@me", self._get_me),
+            ("GET", r"/oauth2/applications/@me", self._get_application),
+            ("GET", r"/applications/@me", self._get_application),
+            ("GET", r"/gateway", self._get_gateway),
+            ("GET", r"/gateway/bot", self._get_gateway_bot),
+            ("GET", r"/applications/(?P<app>\d+)/commands", self._get_commands),
+            ("PUT", r"/applications/(?P<app>\d+)/commands", self._put_commands),
+            (
+                "GET",
+                r"/applications/(?P<app>\d+)/guilds/(?P<guild>\d+)/commands",
+                self._get_commands,
+            ),
+            (
+                "PUT",
+                r"/applications/(?P<app>\d+)/guilds/(?P<guild>\d+)/commands",
+                self._put_commands,
+            ),
+            ("POST", r"/interactions/(?P<ix_id>\d+)/(?P<token>[^/]+)/callback", self._callback),
+            ("POST", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)", self._followup),
+            (
+                "GET",
+                r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)",
+                self._get_wh_message,
+            ),
+            (
+                "PATCH",
+                r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)",
+                self._edit_wh_message,
+            ),
+            (
+                "DELETE",
+                r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)",
+                self._delete_wh_message,
+            ),
+            ("POST", r"/channels/(?P<channel>\d+)/messages", self._create_message),
+            (
+                "PATCH",
+                r"/channels/(?P<channel>\d+)/messages/(?P<mid>\d+)",
+                self._edit_channel_message,
+            ),
+            (
+                "DELETE",
+                r"/channels/(?P<channel>\d+)/messages/(?P<mid>\d+)",
+                self._delete_channel_message,
+            ),
+            ("POST", r"/channels/(?P<channel>\d+)/typing", self._typing),
+        ]
+
+    async def _get_me(self, request: web.Request, body: Any) -> web.Response:
+        return json_response({**self.bot_user, "verified": True, "mfa_enabled": False})
+
+    async def _get_application(self, request: web.Request, body: Any) -> web.Response:
+        return json_response(
+            {
+                "id": str(self.application_id),
+                "name": "paperbot",
+                "icon": None,
+                "description": "stand-in application",
+                "rpc_origins": [],
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": self.owner,
+                "verify_key": "0" * 64,
+                "team": None,
+                "flags": 0,
+                "summary": "",
+                "bot": self.bot_user,
+            }
+        )
+
+    async def _get_gateway(self, request: web.Request, body: Any) -> web.Response:
+        return json_response({"url": self.gateway_url})
+
+    async def _get_gateway_bot(self, request: web.Request, body: Any) -> web.Response:
+        return json_response(
+            {
+                "url": self.gateway_url,
+                "shards": self.shard_count,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 16,
+                },
+            }
+        )
+
+    async def _get_commands(
+        self, request: web.Request, body: Any, app: str, guild: str | None = None
+    ) -> web.Response:
+        return json_response(self.commands.get(guild, []))
+
+    async def _put_commands(
+        self, request: web.Request, body: Any, app: str, guild: str | None = None
+    ) -> web.Response:
+        stored = []
+        for cmd in body or []:
+            stored.append(
+                {
+                    **cmd,
+                    "id": str(P.snowflake()),
+                    "application_id": app,
+                    "version": str(P.snowflake()),
+                    "default_member_permissions": cmd.get("default_member_permissions"),
+                    "type": cmd.get("type", 1),
+                    **({"guild_id": guild} if guild else {}),
+                }
+            )
+        self.commands[guild] = stored
+        return json_response(stored)
+
+    def _new_message(
+        self,
+        ix: Interaction | None,
+        data: dict[str, Any],
+        *,
+        flags: int = 0,
+        channel_id: int | None = None,
+        reference: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        msg = P.message(
+            message_id=P.snowflake(),
+            channel_id=channel_id or self.channel_id,
+            guild_id=self.guild_id,
+            author=self.bot_user,
+            content=data.get("content") or "",
+            embeds=data.get("embeds") or [],
+            components=data.get("components") or [],
+            flags=flags | int(data.get("flags") or 0),
+            message_reference=reference,
+            webhook_id=self.application_id if ix is not None else None,
+            application_id=self.application_id if ix is not None else None,
+            interaction_metadata=(
+                {
+                    "id": str(ix.id),
+                    "type": ix.type,
+                    "user": self.bot_user,
+                    "authorizing_integration_owners": {},
+                }
+                if ix is not None
+                else None
+            ),
+        )
+        self.messages[int(msg["id"])] = msg
+        return msg
+
+    @staticmethod
+    def _apply_edit(msg: dict[str, Any], data: dict[str, Any]) -> None:
+        for key in ("content", "embeds", "components"):
+            if key in data:
+                msg[key] = data[key] if data[key] is not None else ([] if key != "content" else "")
+        msg["flags"] = msg["flags"] & ~FLAG_LOADING
+        msg["edited_timestamp"] = P.iso_now()
+
+    async def _callback(
+        self, request: web.Request, body: Any, ix_id: str, token: str
+    ) -> web.Response:
+        ix = self.interactions.get(int(ix_id))
+        if ix is None or ix.token != token:
+            return json_response({"message": "Unknown interaction", "code": 10062}, 404)
+        record: RecordedRequest = request[RECORD]
+        if record.at - ix.fired_at > self.ack_deadline:  # Discord forgets unanswered interactions
+            return json_response({"message": "Unknown interaction", "code": 10062}, 404)
+        if ix.callbacks:  # Discord allows exactly one initial response
+            return json_response(
+                {"message": "Interaction has already been acknowledged.", "code": 40060}, 400
+            )
+        ix.callbacks.append(record)
+        cb_type = body.get("type")
+        data = body.get("data") or {}
+        flags = int(data.get("flags") or 0)
+        resource: dict[str, Any] | None = None
+        if cb_type == CB_MESSAGE:
+            msg = self._new_message(ix, data, flags=flags)
+            ix.original_id = int(msg["id"])
+            resource = msg
+        elif cb_type == CB_DEFERRED_MESSAGE:
+            msg = self._new_message(ix, {}, flags=flags | FLAG_LOADING)
+            ix.original_id = int(msg["id"])
+            resource = msg
+        elif cb_type == CB_UPDATE and ix.payload.get("message"):
+            msg = self.messages.get(int(ix.payload["message"]["id"]))
+            if msg is not None:
+                self._apply_edit(msg, data)
+                resource = msg
+        interaction = {
+            "id": str(ix.id),
+            "type": ix.type,
+            "response_message_id": str(ix.original_id) if ix.original_id else None,
+            "response_message_loading": cb_type == CB_DEFERRED_MESSAGE,
+            "response_message_ephemeral": bool(flags & FLAG_EPHEMERAL),
+        }
+        reply: dict[str, Any] = {"interaction": interaction}
+        if resource is not None:
+            reply["resource"] = {"type": cb_type, "message": resource}
+        if request.query.get("with_response") in ("1", "true"):
+            return json_response(reply)
+        return web.Response(status=204)
+
+    def _ix_for(self, token: str) -> Interaction | None:
+        return self._by_token.get(token)
+
+    async def _followup(
+        self, request: web.Request, body: Any, app: str, token: str
+    ) -> web.Response:
+        ix = self._ix_for(token)
+        if ix is None or app != str(self.application_id):
+            return json_response({"message": "Unknown Webhook", "code": 10015}, 404)
+        if not ix.callbacks:
+            return json_response({"message": "Unknown Webhook", "code": 10015}, 404)
+        record: RecordedRequest = request[RECORD]
+        ix.followups.append(record)
+        data = body or {}
+        original = self.messages.get(ix.original_id) if ix.original_id else None
+        if original is not None and original["flags"] & FLAG_LOADING:
+            # Discord: the first followup after a "thinking" defer replaces the loading message.
+            self._apply_edit(original, data)
+            msg = original
+        else:
+            msg = self._new_message(ix, data, flags=int(data.get("flags") or 0))
+        if request.query.get("wait") in ("true", "1"):
+            return json_response(msg)
+        return web.Response(status=204)
+
+    def _resolve_wh_message(self, ix: Interaction, mid: str) -> dict[str, Any] | None:
+        if mid == "@original":
+            return self.messages.get(ix.original_id) if ix.original_id else None
+        return self.messages.get(int(mid))
+
+    async def _get_wh_message(
+        self, request: web.Request, body: Any, app: str, token: str, mid: str
+    ) -> web.Response:
+        ix = self._ix_for(token)
+        msg = self._resolve_wh_message(ix, mid) if ix else None
+        if msg is None:
+            return json_response({"message": "Unknown Message", "code": 10008}, 404)
+        return json_response(msg)
+
+    async def _edit_wh_message(
+        self, request: web.Request, body: Any, app: str, token: str, mid: str
+    ) -> web.Response:
+        ix = self._ix_for(token)
+        msg = self._resolve_wh_message(ix, mid) if ix else None
+        if msg is None:
+            return json_response({"message": "Unknown Message", "code": 10008}, 404)
+        self._apply_edit(msg, body or {})
+        return json_response(msg)
+
+    async def _delete_wh_message(
+        self, request: web.Request, body: Any, app: str, token: str, mid: str
+    ) -> web.Response:
+        ix = self._ix_for(token)
+        msg = self._resolve_wh_message(ix, mid) if ix else None
+        if msg is None:
+            return json_response({"message": "Unknown Message", "code": 10008}, 404)
+        msg["deleted"] = True
+        return web.Response(status=204)
+
+    async def _create_message(self, request: web.Request, body: Any, channel: str) -> web.Response:
+        data = body or {}
+        ref = data.get("message_reference")
+        msg = self._new_message(None, data, channel_id=int(channel), reference=ref)
+        return json_response(msg)
+
+    async def _edit_channel_message(
+        self, request: web.Request, body: Any, channel: str, mid: str
+    ) -> web.Response:
+        msg = self.messages.get(int(mid))
+        if msg is None:
+            return json_response({"message": "Unknown Message", "code": 10008}, 404)
+        self._apply_edit(msg, body or {})
+        return json_response(msg)
+
+    async def _delete_channel_message(
+        self, request: web.Request, body: Any, channel: str, mid: str
+    ) -> web.Response:
+        msg = self.messages.get(int(mid))
+        if msg is not None:
+            msg["deleted"] = True
+        return web.Response(status=204)
+
+    async def _typing(self, request: web.Request, body: Any, channel: str) -> web.Response:
+        return web.Response(status=204)
+
+    # ----------------------------------------------------------------------------- gateway
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
+        await ws.prepare(request)
+        await ws.send_str(
+            json.dumps({"op": OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
+        )
+        session: Session | None = None
+        try:
+            async for msg in ws:
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    continue
+                frame = json.loads(msg.data)
+                op, d = frame.get("op"), frame.get("d")
+                self.frames.append(
+                    GatewayFrame(op, d, time.monotonic(), session.session_id if session else None)
+                )
+                if op == OP_HEARTBEAT:
+                    await ws.send_str(json.dumps({"op": OP_HEARTBEAT_ACK}))
+                elif op == OP_IDENTIFY:
+                    session = await self._identify(ws, d)
+                    if session is None:
+                        break
+                elif op == OP_RESUME:
+                    session = await self._resume(ws, d)
+                    if session is None:
+                        continue
+                await self._notify()
+        finally:
+            if session is not None and session.ws is ws:
+                session.ws = None
+            await self._notify()
+        return ws
+
+    async def _identify(self, ws: web.WebSocketResponse, d: dict[str, Any]) -> Session | None:
+        if d.get("token") != self.token:
+            await ws.close(code=4004, message=b"Authentication failed.")
+            return None
+        shard = tuple(d.get("shard") or (0, 1))
+        session = Session(session_id=secrets.token_hex(16), shard=(int(shard[0]), int(shard[1])))
+        self.shard_count = session.shard[1]
+        self.sessions[session.session_id] = session
+        session.ws = ws
+        mine = self._shard_of(self.guild_id) == session.shard[0]
+        await self.dispatch(
+            "READY",
+            {
+                "v": 10,
+                "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
+                "guilds": [{"id": str(self.guild_id), "unavailable": True}] if mine else [],
+                "session_id": session.session_id,
+                "resume_gateway_url": self.gateway_url,
+                "shard": list(session.shard),
+                "application": {"id": str(self.application_id), "flags": 0},
+            },
+            shard_id=session.shard[0],
+        )
+        if mine:
+            members = [P.member(self.bot_user)] + [P.member(u) for u in self.users.values()]
+            await self.dispatch(
+                "GUILD_CREATE",
+                P.guild(
+                    self.guild_id,
+                    "stand-in guild",
+                    [P.text_channel(self.channel_id, self.guild_id)],
+                    members,
+                ),
+                shard_id=session.shard[0],
+            )
+        return session
+
+    async def _resume(self, ws: web.WebSocketResponse, d: dict[str, Any]) -> Session | None:
+        session = self.sessions.get(d.get("session_id") or "")
+        if session is None or d.get("token") != self.token:
+            await ws.send_str(json.dumps({"op": OP_INVALID_SESSION, "d": False}))
+            return None
+        session.ws = ws
+        session.resumes += 1
+        last = d.get("seq") or 0
+        for seq, event, data in session.sent:  # replay what the client missed, in order
+            if seq > last:
+                await ws.send_str(json.dumps({"op": OP_DISPATCH, "t": event, "s": seq, "d": data}))
+        await self.dispatch("RESUMED", {}, shard_id=session.shard[0])
+        return session

@@ -1,0 +1,111 @@
+"""The façade over a real store: the bundled corpus, paging, autocomplete, live additions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import Settings
+from retrieval.papers import Paper
+from retrieval.search import EmptyQuery, Library
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Library:
+    return Library.open(Settings(db_path=tmp_path / "store.db"))
+
+
+def test_fresh_store_starts_with_the_bundled_corpus(library: Library) -> None:
+    assert library.info().paper_count == 50
+    assert library.store.path.exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected_id"),
+    [
+        ("which paper segments text without punctuation?", "2406.16678"),
+        ("how does XPO make DPO explore?", "2405.21046"),
+        ("ReMax reinforcement learning for aligning LLMs", "2310.10505"),
+        (
+            "self-synthesize instruction data by prompting an aligned model with only the template",
+            "2406.08464",
+        ),
+        ("massive multilingual text embedding benchmark", "2502.13595"),
+    ],
+)
+def test_known_papers_rank_first(library: Library, query: str, expected_id: str) -> None:
+    hits = library.search(query, k=5)
+    assert hits[0].id == expected_id
+    assert hits[0].url == f"https://arxiv.org/abs/{expected_id}"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_paging_is_consistent(library: Library) -> None:
+    first = library.search("language model alignment", k=10)
+    page2 = library.search("language model alignment", k=5, offset=5)
+    assert [h.id for h in page2] == [h.id for h in first[5:10]]
+
+
+@pytest.mark.parametrize("query", ["", "   ", "?!", "the of and"])
+def test_empty_queries_raise(library: Library, query: str) -> None:
+    with pytest.raises(EmptyQuery):
+        library.search(query)
+
+
+def test_question_words_alone_still_search(library: Library) -> None:
+    assert library.query_terms("which paper?") == ["paper"]
+
+
+def test_huge_query_is_bounded(library: Library) -> None:
+    hits = library.search("alignment " * 5000, k=3)
+    assert len(hits) == 3
+
+
+def test_suggest_prefers_prefix_matches(library: Library) -> None:
+    got = library.suggest("segment any")
+    assert got[0] == (
+        "2406.16678",
+        "Segment Any Text: A Universal Approach for Robust, Efficient and Adaptable Sentence "
+        "Segmentation",
+    )
+    assert library.suggest("2405.21046")[0][0] == "2405.21046"
+    assert len(library.suggest("", limit=25)) == 25
+    assert all("align" in t.casefold() for _, t in library.suggest("align"))
+    assert library.suggest("zzzz-nothing") == []
+
+
+def test_similar_excludes_the_paper_itself(library: Library) -> None:
+    hits = library.similar("2405.21046", k=5)
+    assert len(hits) == 5 and all(h.id != "2405.21046" for h in hits)
+    assert library.similar("no-such-paper") == []
+
+
+def test_added_papers_are_searchable_at_once(library: Library) -> None:
+    new = Paper(
+        id="2501.00001", title="Quokka routing", abstract="Quokkas route packets.", source="test"
+    )
+    result = library.add_papers([new])
+    assert result.added == 1
+    assert library.search("quokka", k=1)[0].id == "2501.00001"
+    assert library.info().paper_count == 51
+
+
+def test_index_is_saved_and_reused(tmp_path: Path) -> None:
+    settings = Settings(db_path=tmp_path / "store.db")
+    first = Library.open(settings)
+    built_at = first.info().indexed_at
+    second = Library.open(settings)
+    assert second.info().indexed_at == built_at  # loaded, not rebuilt
+    second.add_papers([Paper(id="x1", title="New", abstract="Brand new words.", source="t")])
+    third = Library.open(settings)
+    assert third.info().indexed_at != built_at
+    assert third.search("brand new words", k=1)[0].id == "x1"
+
+
+def test_sparse_and_okapi_serve_the_same_answers(tmp_path: Path) -> None:
+    okapi = Library.open(Settings(db_path=tmp_path / "a.db", engine="okapi"))
+    sparse = Library.open(Settings(db_path=tmp_path / "b.db", engine="sparse"))
+    assert okapi.index().engine.name == "okapi" and sparse.index().engine.name == "sparse"
+    for query in ("text segmentation", "reward model preference", "speech synthesis zero-shot"):
+        assert [h.id for h in okapi.search(query)] == [h.id for h in sparse.search(query)]
