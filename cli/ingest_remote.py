@@ -134,7 +134,9 @@ def add_remote_subparsers(subparsers: Any) -> None:
         help="bulk harvest from arXiv OAI-PMH (resumable with --checkpoint)",
         description="OAI-PMH ListRecords. With --checkpoint FILE an interrupted harvest resumes.",
     )
-    p.add_argument("--set", dest="set_spec", required=True, help="OAI set, e.g. cs or physics")
+    p.add_argument(
+        "--set", dest="set_spec", metavar="SET", required=True, help="OAI set, e.g. cs or physics"
+    )
     p.add_argument("--from", dest="from_date", type=_oai_day, metavar="D")
     p.add_argument("--until", dest="until_date", type=_oai_day, metavar="D")
     p.add_argument("--prefix", choices=("oai_dc", "arXivRaw"), default="oai_dc")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -69,10 +69,23 @@ def _version() -> str:
         return "0+unknown"
 
 
+Scope = str | Sequence[str] | None
+"""One collection, or several searched together (a guild's own papers beside the shared ones:
+the first is the base whose statistics score them all)."""
+
+
 @dataclass
 class _Served:
     index: BM25Index
     checked_at: float
+
+
+@dataclass
+class _Extra:
+    """A collection searched beside a base one, scored with the base's statistics."""
+
+    index: BM25Index
+    base: BM25Index
 
 
 @dataclass
@@ -106,6 +119,8 @@ class Library:
         self.persist = persist
         self.version = _version()
         self._served: dict[str, _Served] = {}
+        self._extras: dict[str, _Extra] = {}
+        self._refreshing: set[str] = set()
         self._titles: dict[str, _Titles] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -153,6 +168,12 @@ class Library:
         if served is not None and served.index.meta.generation == generation:
             served.checked_at = now
             return served.index
+        if served is not None:
+            # Changed by someone else (another process ingested): keep answering from the
+            # current index while the new one is built aside, then swap it in whole.
+            served.checked_at = now
+            self._refresh_in_background(name, generation)
+            return served.index
         with self._lock(name):
             served = self._served.get(name)
             if served is not None and served.index.meta.generation == generation:
@@ -160,6 +181,57 @@ class Library:
             index = self._load_or_build(name, generation)
             self._served[name] = _Served(index, time.monotonic())  # swap in whole
             return index
+
+    def _refresh_in_background(self, name: str, generation: int) -> None:
+        with self._locks_guard:
+            if name in self._refreshing:
+                return
+            self._refreshing.add(name)
+
+        def work() -> None:
+            try:
+                with self._lock(name):
+                    served = self._served.get(name)
+                    if served is None or served.index.meta.generation != generation:
+                        index = self._load_or_build(name, generation)
+                        self._served[name] = _Served(index, time.monotonic())
+            except Exception:
+                log.exception("background re-index of %r failed; serving the previous index", name)
+            finally:
+                with self._locks_guard:
+                    self._refreshing.discard(name)
+
+        threading.Thread(target=work, name=f"reindex-{name}", daemon=True).start()
+
+    def _extra_index(self, name: str, base: BM25Index) -> BM25Index | None:
+        """The index of a collection searched beside ``base``; None when it is empty."""
+        generation = self.store.generation(name)
+        extra = self._extras.get(name)
+        if extra is not None and extra.base is base and extra.index.meta.generation == generation:
+            return extra.index
+        if generation == 0:
+            return None
+        with self._lock(name):
+            extra = self._extras.get(name)
+            if extra is None or extra.base is not base or extra.index.meta.generation != generation:
+                postings, pks = build_postings(
+                    self.store.iter_texts(name),
+                    self.tokenizer,
+                    title_weight=self.params.title_weight,
+                )
+                meta = IndexMeta(name, generation, datetime.now(UTC), self.tokenizer.signature)
+                index = BM25Index(postings, pks, self.params, meta, reference=base)
+                extra = _Extra(index, base)
+                self._extras[name] = extra
+            return extra.index
+
+    def _scope(self, collection: Scope) -> tuple[str, ...]:
+        if collection is None:
+            return (self.default_collection,)
+        if isinstance(collection, str):
+            return (collection,)
+        names = tuple(dict.fromkeys(c for c in collection if c))
+        return names or (self.default_collection,)
 
     def _load_or_build(self, collection: str, generation: int) -> BM25Index:
         root = index_root(self.store.path, collection)
@@ -221,9 +293,11 @@ class Library:
         """Upsert papers and make them searchable at once (the new index is swapped in whole)."""
         name = collection or self.default_collection
         result = self.store.upsert(papers, name)
-        if result.added or result.updated:
+        if (result.added or result.updated) and name in self._served:
             with self._lock(name):
                 self.rebuild(name)
+        # A collection searched beside another is re-indexed lazily on its next query (small:
+        # milliseconds); a base collection is rebuilt now so the paper is answerable at once.
         return result
 
     # -- queries ----------------------------------------------------------------------------------
@@ -237,17 +311,32 @@ class Library:
             raise EmptyQuery("the question has no searchable words")
         return terms
 
-    def _ranked(self, terms: list[str], k: int, collection: str | None) -> list[tuple[int, float]]:
-        index = self.index(collection)
-        return [(int(index.doc_pks[pos]), score) for pos, score in index.search(terms, k)]
+    def _ranked(
+        self, terms: list[str], k: int, collection: Scope
+    ) -> tuple[BM25Index, list[tuple[int, float]]]:
+        """Best ``k`` store keys over a scope, merged by score, each paper once."""
+        names = self._scope(collection)
+        base = self.index(names[0])
+        ranked = [(int(base.doc_pks[pos]), score) for pos, score in base.search(terms, k)]
+        extras = [idx for name in names[1:] if (idx := self._extra_index(name, base)) is not None]
+        if extras:
+            best: dict[int, float] = dict(ranked)
+            for extra in extras:
+                for pos, score in extra.search(terms, k):
+                    pk = int(extra.doc_pks[pos])
+                    if score > best.get(pk, float("-inf")):
+                        best[pk] = score
+            ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
+        return base, ranked
 
     def search(
-        self, query: str, *, k: int = 10, offset: int = 0, collection: str | None = None
+        self, query: str, *, k: int = 10, offset: int = 0, collection: Scope = None
     ) -> list[Hit]:
         """Ranked hits ``offset .. offset + k`` for a free-text query."""
         if k <= 0:
             return []
-        ranked = self._ranked(self.query_terms(query), k + offset, collection)[offset:]
+        _, ranked = self._ranked(self.query_terms(query), k + offset, collection)
+        ranked = ranked[offset:]
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         return [
             Hit(id=row[0], title=row[1], score=score, url=self._link(row[0], row[2]))
@@ -262,17 +351,13 @@ class Library:
 
         return arxiv_abs_url(paper_id) if is_arxiv_id(paper_id) else None
 
-    def ask(self, question: str, *, collection: str | None = None) -> Answer:
+    def ask(self, question: str, *, collection: Scope = None) -> Answer:
         """The composed answer: best papers with the sentences that answer, or a plain 'no'."""
         from retrieval.compose import compose
 
-        name = collection or self.default_collection
+        names = self._scope(collection)
         terms = self.query_terms(question)
-        index = self.index(name)
-        ranked = [
-            (int(index.doc_pks[pos]), score)
-            for pos, score in index.search(terms, CANDIDATES_FOR_ANSWER)
-        ]
+        index, ranked = self._ranked(terms, CANDIDATES_FOR_ANSWER, names)
         papers = self.store.get_by_pks([pk for pk, _ in ranked])
         candidates = [(paper, score) for paper, (_, score) in zip(papers, ranked, strict=True)]
         return compose(
@@ -281,15 +366,15 @@ class Library:
             index,
             self.tokenizer,
             max_papers=self.max_answer_papers,
-            collection=name,
-            paper_count=index.n_docs,
+            collection=names[-1],
+            paper_count=self.info(names).paper_count,
             as_of=index.meta.built_at,
         )
 
     def paper(self, paper_id: str) -> Paper | None:
         return self.store.get(paper_id.strip())
 
-    def similar(self, paper_id: str, *, k: int = 10, collection: str | None = None) -> list[Hit]:
+    def similar(self, paper_id: str, *, k: int = 10, collection: Scope = None) -> list[Hit]:
         """Papers most like a given one (its title and abstract used as the query)."""
         paper = self.paper(paper_id)
         if paper is None:
@@ -297,7 +382,7 @@ class Library:
         terms = self.tokenizer.terms(f"{paper.title}\n{paper.abstract}")[:MAX_QUERY_TERMS]
         if not terms:
             return []
-        ranked = [(pk, score) for pk, score in self._ranked(terms, k + 1, collection)]
+        _, ranked = self._ranked(terms, k + 1, collection)
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         hits = [
             Hit(id=row[0], title=row[1], score=score, url=self._link(row[0], row[2]))
@@ -307,20 +392,20 @@ class Library:
         return hits[:k]
 
     def suggest(
-        self, prefix: str, *, limit: int = 25, collection: str | None = None
+        self, prefix: str, *, limit: int = 25, collection: Scope = None
     ) -> list[tuple[str, str]]:
         """Autocomplete: ``(id, title)`` pairs whose id or title matches what was typed so far.
 
         Served from memory (Discord gives autocomplete no time to defer): exact id first, then
         titles starting with the text, then titles with a word starting with it, then anywhere.
         """
-        name = collection or self.default_collection
-        titles = self._title_cache(name)
+        names = reversed(self._scope(collection))  # a guild's own papers first
+        rows = [row for name in names for row in self._title_cache(name).rows]
         needle = " ".join(prefix.casefold().split())
         if not needle:
-            return [(pid, title) for pid, title, _ in titles.rows[:limit]]
+            return list(dict.fromkeys((pid, title) for pid, title, _ in rows))[:limit]
         buckets: list[list[tuple[str, str]]] = [[], [], [], []]
-        for pid, title, folded in titles.rows:
+        for pid, title, folded in rows:
             if pid.casefold() == needle:
                 buckets[0].append((pid, title))
             elif folded.startswith(needle) or pid.casefold().startswith(needle):
@@ -331,11 +416,11 @@ class Library:
                 buckets[3].append((pid, title))
             if len(buckets[0]) + len(buckets[1]) >= limit:
                 break
-        out = [item for bucket in buckets for item in bucket]
-        return out[:limit]
+        out = dict.fromkeys(item for bucket in buckets for item in bucket)
+        return list(out)[:limit]
 
     def _title_cache(self, collection: str) -> _Titles:
-        generation = self.index(collection).meta.generation
+        generation = self.store.generation(collection)
         cached = self._titles.get(collection)
         if cached is None or cached.generation != generation:
             rows = [
@@ -346,18 +431,23 @@ class Library:
             self._titles[collection] = cached
         return cached
 
-    def warm(self, collection: str | None = None) -> None:
+    def warm(self, collection: Scope = None) -> None:
         """Load the index and the autocomplete titles now rather than on the first request."""
-        name = collection or self.default_collection
-        self.index(name)
-        self._title_cache(name)
+        names = self._scope(collection)
+        base = self.index(names[0])
+        for name in names[1:]:
+            self._extra_index(name, base)
+        for name in names:
+            self._title_cache(name)
 
-    def info(self, collection: str | None = None) -> CollectionInfo:
-        name = collection or self.default_collection
-        index = self.index(name)
+    def info(self, collection: Scope = None) -> CollectionInfo:
+        """Name, paper count and index date; for a scope, the papers of all its collections."""
+        names = self._scope(collection)
+        index = self.index(names[0])
+        count = index.n_docs + sum(self.store.count(name) for name in names[1:])
         return CollectionInfo(
-            name=name,
-            paper_count=index.n_docs,
+            name=names[-1],
+            paper_count=count,
             indexed_at=index.meta.built_at,
             generation=index.meta.generation,
         )

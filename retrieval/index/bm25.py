@@ -56,19 +56,41 @@ class BM25Index:
         engine: EngineChoice = "auto",
         sparse_threshold: int = 20_000,
         scores: NDArray[np.float32] | None = None,
+        reference: BM25Index | None = None,
     ) -> None:
         self.postings = postings
         self.doc_pks = doc_pks
         self.params = params
         self.meta = meta
         self.n_docs = postings.n_docs
-        self.avgdl = postings.avgdl
-        self._idf = postings.idf(params)
+        self.reference = reference
         self._df = postings.df
+        if reference is None:
+            self.avgdl = postings.avgdl
+            self._idf = postings.idf(params)
+        else:
+            # A small collection (a guild's own papers) scored on the scale of the large one it
+            # is searched beside: IDF from both collections' document frequencies, the large
+            # one's average length. Then the two result lists can be merged by score.
+            self.avgdl = reference.avgdl
+            ref_df = np.array(
+                [reference.doc_freq(t) for t in self._terms()], dtype=np.float64
+            ).reshape(-1)
+            self._idf = params.idf_values(
+                reference.n_docs + self.n_docs, ref_df + self._df.astype(np.float64)
+            )
+            scores = postings.scores(params, idf=self._idf, avgdl=self.avgdl)
+            engine = "sparse"  # rank-bm25 cannot take outside statistics
         self._scores = scores
         if engine == "auto":
             engine = "okapi" if self.n_docs < sparse_threshold else "sparse"
         self.engine: Engine = self._make_engine(engine)
+
+    def _terms(self) -> list[str]:
+        terms = [""] * len(self.postings.vocab)
+        for term, tid in self.postings.vocab.items():
+            terms[tid] = term
+        return terms
 
     def _make_engine(self, name: str) -> Engine:
         if name == "okapi":

@@ -42,11 +42,21 @@ class Postings:
     def idf(self, params: BM25Params) -> NDArray[np.float64]:
         return params.idf_values(self.n_docs, self.df.astype(np.float64))
 
-    def scores(self, params: BM25Params) -> NDArray[np.float32]:
-        """Per-posting BM25 contributions ``idf(term) * saturation(tf, doc length)``."""
-        idf = self.idf(params)
+    def scores(
+        self,
+        params: BM25Params,
+        *,
+        idf: NDArray[np.float64] | None = None,
+        avgdl: float | None = None,
+    ) -> NDArray[np.float32]:
+        """Per-posting BM25 contributions ``idf(term) * saturation(tf, doc length)``.
+
+        ``idf`` and ``avgdl`` default to this corpus' own; a small collection scored on a larger
+        one's scale passes the larger one's.
+        """
+        idf = self.idf(params) if idf is None else idf
         out = np.empty(self.docs.shape[0], dtype=np.float32)
-        avgdl = self.avgdl
+        avgdl = self.avgdl if avgdl is None else avgdl
         n_terms = len(self.indptr) - 1
         term_of = np.repeat(np.arange(n_terms, dtype=np.int32), self.df)
         for start in range(0, out.shape[0], _SCORE_SLICE):

@@ -95,7 +95,7 @@ def _entry_paper(entry: Element) -> Paper | str:
     primary = entry.find(f"{ARXIV}primary_category")
     if primary is not None and primary.get("term"):
         meta["primary_category"] = primary.get("term")
-    for tag, key in (("doi", "doi"), ("journal_ref", "journal_ref"), ("comment", "comment")):
+    for tag, key in (("doi", "doi"), ("journal_ref", "journal_ref"), ("comment", "comments")):
         value = clean_text(text_of(entry.find(f"{ARXIV}{tag}")))
         if value:
             meta[key] = value

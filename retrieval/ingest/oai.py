@@ -123,7 +123,7 @@ def parse_arxiv_raw(raw: Element, header_id: str, datestamp: str) -> Paper:
         "version": versions[-1][0] if versions else parts[1],
         "categories": categories,
         "primary_category": categories[0] if categories else None,
-        "comment": text.get("comments"),
+        "comments": text.get("comments"),
         "journal_ref": text.get("journal-ref"),
         "doi": text.get("doi"),
         "license": text.get("license"),
@@ -162,7 +162,7 @@ def parse_oai_dc(dc: Element, header_id: str, datestamp: str) -> Paper:
     meta = {
         "version": parts[1],
         "subjects": values("subject"),
-        "comment": comments[0] if comments else None,
+        "comments": comments[0] if comments else None,
         "updated": dates[-1] if len(dates) > 1 else None,
         "oai_datestamp": datestamp or None,
     }

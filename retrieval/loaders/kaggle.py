@@ -105,7 +105,7 @@ def parse(obj: Mapping[str, Any]) -> Paper:
         if value is not None:
             metadata[name] = value
     if latest_version is not None:
-        metadata["latest_version"] = latest_version
+        metadata["version"] = latest_version
     return Paper(
         id=arxiv_id,
         title=title,

@@ -80,13 +80,13 @@ def test_kaggle_fields_are_normalised() -> None:
         "doi": "10.1103/PhysRevD.76.013009",
         "journal_ref": "Phys.Rev.D76:013009,2007",
         "comments": "37 pages, 15 figures; published version",
-        "latest_version": 2,
+        "version": 2,
     }
     by_id = {paper.id: paper for paper in papers}
     assert by_id["0704.0002"].metadata["categories"] == ["math.CO", "cs.CG"]
     assert "doi" not in by_id["0704.0002"].metadata  # null fields are left out
     assert by_id["0704.0002"].published == date(2007, 3, 31)
-    assert by_id["0704.0003"].metadata["latest_version"] == 3
+    assert by_id["0704.0003"].metadata["version"] == 3
     assert "Neal J. Evans II" in by_id["0704.0009"].authors
 
 

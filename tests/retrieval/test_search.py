@@ -109,3 +109,50 @@ def test_sparse_and_okapi_serve_the_same_answers(tmp_path: Path) -> None:
     assert okapi.index().engine.name == "okapi" and sparse.index().engine.name == "sparse"
     for query in ("text segmentation", "reward model preference", "speech synthesis zero-shot"):
         assert [h.id for h in okapi.search(query)] == [h.id for h in sparse.search(query)]
+
+
+def test_guild_collection_is_searched_beside_the_shared_one(library: Library) -> None:
+    own = Paper(id="g-1", title="Wombat burrow acoustics",
+                abstract="We record wombat burrows. Acoustics reveal tunnel shape.", source="t")
+    library.add_papers([own], "guild-42")
+    scope = ("default", "guild-42")
+    assert library.search("wombat burrow acoustics", k=1, collection=scope)[0].id == "g-1"
+    # the shared collection alone does not see it, and another guild does not either
+    assert all(h.id != "g-1" for h in library.search("wombat burrow acoustics", k=50))
+    assert all(
+        h.id != "g-1"
+        for h in library.search("wombat burrow", k=50, collection=("default", "guild-7"))
+    )
+    # shared papers still rank as before inside the scope, on the same score scale
+    shared = library.search("text segmentation punctuation", k=3)
+    scoped = library.search("text segmentation punctuation", k=3, collection=scope)
+    assert [(h.id, round(h.score, 4)) for h in scoped] == [
+        (h.id, round(h.score, 4)) for h in shared
+    ]
+    assert library.info(scope).paper_count == 51
+    assert library.suggest("wombat", collection=scope)[0][0] == "g-1"
+    answer = library.ask("what do wombat burrow acoustics reveal?", collection=scope)
+    assert answer.answered and answer.papers[0].id == "g-1"
+
+
+def test_outside_changes_are_indexed_aside_without_blocking(tmp_path: Path) -> None:
+    import time
+
+    from retrieval.store import PaperStore
+
+    settings = Settings(db_path=tmp_path / "store.db")
+    library = Library.open(settings)
+    old = library.index()  # the served index
+    assert all(h.id != "q-1" for h in library.search("quokka gaits", k=5))
+    # another process (say `paperbot ingest`) writes to the same store file
+    PaperStore(settings.store_path).upsert(
+        [Paper(id="q-1", title="Quokka gaits", abstract="Quokkas hop.", source="t")]
+    )
+    time.sleep(1.1)  # past the generation check interval
+    served = library.index()
+    assert served is old  # still answering from the old index while the new one builds
+    deadline = time.monotonic() + 30
+    while library.index() is old and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert library.index() is not old
+    assert library.search("quokka gaits", k=1)[0].id == "q-1"

@@ -48,7 +48,7 @@ def test_legacy_search_feed() -> None:
     assert [p.id for p in feed.papers] == ["2510.14968", "2510.14827"]
     first = feed.papers[0]
     assert first.metadata["categories"] == ["cs.RO", "cs.AI", "cs.CV", "cs.LG", "cs.SY", "eess.SY"]
-    assert first.metadata["comment"].startswith("39th Conference on Neural Information")
+    assert first.metadata["comments"].startswith("39th Conference on Neural Information")
     assert first.title.endswith("Planner Alignment in Long-Horizon Tasks")
 
 

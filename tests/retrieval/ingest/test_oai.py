@@ -45,7 +45,7 @@ def test_oai_dc_records() -> None:
     first = page.papers[0]
     assert first.id == "1303.2033"
     assert first.authors == ("Vilnis Liepins",)  # "Liepins, Vilnis" flipped
-    assert first.metadata["comment"] == "32 pages, 9 figures"  # not part of the abstract
+    assert first.metadata["comments"] == "32 pages, 9 figures"  # not part of the abstract
     assert "Comment:" not in first.abstract
     assert first.published == date(2013, 3, 8) and first.metadata["updated"] == "2024-01-23"
     assert "version" not in first.metadata  # oai_dc does not say
