@@ -8,7 +8,14 @@ worst gap between ticks: how long its event loop was ever blocked.
 
     python -m bench.bench_bot                # 50 at once, 3 bursts
     python -m bench.bench_bot --burst 50 --rounds 5
-    BENCH_LOOP_DEBUG=1 python -m bench.bench_bot   # also report single loop steps > 20 ms
+    python -m bench.bench_bot --index-workers 6 --index-niceness 0
+        # the old behaviour: index work over 6 threads (asyncio's default pool size on 2 CPUs)
+        # at the loop's own priority
+    python -m bench.bench_bot --steps              # print the slowest single loop steps (stderr)
+    BENCH_LOOP_DEBUG=1 python -m bench.bench_bot   # asyncio debug mode: steps > 20 ms (slow)
+
+The loop lag is wall-clock: on a machine where other processes keep the CPUs busy, the kernel's
+scheduling shows up in it too, so check the load average (reported) before comparing runs.
 
 Results go to stdout and bench/out/bench_bot.json.
 """
@@ -17,12 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,7 +53,36 @@ def _questions() -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- bot process
-async def _child(api_base: str, gateway: str, token: str, db: str) -> None:
+def _record_slow_steps(steps: list[tuple[float, str]], threshold: float = 0.003) -> None:
+    """Time every callback the event loop runs; keep those over ``threshold`` seconds.
+
+    Lighter than asyncio's debug mode (which slows everything down and so inflates what it
+    measures); names the task or transport whose step held the loop.
+    """
+    import asyncio.events
+
+    original = asyncio.events.Handle._run
+
+    def timed(handle: asyncio.events.Handle) -> None:
+        start = time.perf_counter()
+        original(handle)
+        took = time.perf_counter() - start
+        if took > threshold:
+            owner = getattr(handle._callback, "__self__", handle._callback)  # type: ignore[attr-defined]
+            steps.append((took, repr(owner)[:140]))
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+
+
+async def _child(
+    api_base: str,
+    gateway: str,
+    token: str,
+    db: str,
+    index_workers: str,
+    index_niceness: str,
+    steps_flag: str,
+) -> None:
     import discord.gateway
     import discord.http
     import psutil
@@ -55,13 +94,13 @@ async def _child(api_base: str, gateway: str, token: str, db: str) -> None:
     discord.http.Route.BASE = api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
     settings = Settings(_env_file=None, db_path=Path(db), cooldown_rate=1000)  # type: ignore[call-arg]
-    bot = create_bot(settings, guild_ready_timeout=0.05)
+    options: dict[str, Any] = {"guild_ready_timeout": 0.05}
+    if int(index_workers) > 0:
+        options["index_workers"] = int(index_workers)
+    if int(index_niceness) >= 0:
+        options["index_niceness"] = int(index_niceness)
+    bot = create_bot(settings, **options)
     bot.library.warm()  # type: ignore[union-attr]
-    if os.environ.get("X_SWITCH"):
-        sys.setswitchinterval(float(os.environ["X_SWITCH"]))
-    if os.environ.get("X_WORKERS"):
-        import concurrent.futures
-        asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(int(os.environ["X_WORKERS"])))
 
     lags: list[float] = []
     slow: list[float] = []  # durations of single loop steps over 20 ms (asyncio debug mode)
@@ -79,14 +118,45 @@ async def _child(api_base: str, gateway: str, token: str, db: str) -> None:
         asyncio.get_running_loop().set_debug(True)
         asyncio.get_running_loop().slow_callback_duration = 0.02
 
+    steps: list[tuple[float, str]] = []
+    if steps_flag == "1":
+        _record_slow_steps(steps)
+
+    # CPU time the loop thread itself used during each gap: a gap much longer than it means the
+    # thread was not running code but waiting (for the GIL or for a CPU the kernel gave away).
+    # The same for the index threads: if they ran through the gap, the loop was waiting for the
+    # GIL; if neither ran, the kernel had given both CPUs to other processes.
+    # And how often the kernel took the CPU away from the loop thread in each gap (involuntary
+    # context switches): pre-emption by other processes rather than anything the bot does.
+    busy: list[float] = []
+    index_busy: list[float] = []
+    preempted: list[int] = []
+
+    def nivcsw() -> int:
+        try:
+            return resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw  # type: ignore[attr-defined]
+        except (AttributeError, OSError):  # RUSAGE_THREAD is Linux-only
+            return 0
+
+    def index_cpu() -> float:
+        total = 0.0
+        for thread in threading.enumerate():
+            if thread.name.startswith("paperbot-index") and thread.ident is not None:
+                with contextlib.suppress(OSError, AttributeError):  # ended, or not Linux/BSD
+                    total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        return total
+
     async def ticker() -> None:
         loop = asyncio.get_running_loop()
-        last = loop.time()
+        last, last_cpu, last_index, last_sw = loop.time(), time.thread_time(), index_cpu(), nivcsw()
         while True:
             await asyncio.sleep(TICK)
-            now = loop.time()
+            now, cpu, index, sw = loop.time(), time.thread_time(), index_cpu(), nivcsw()
             lags.append(now - last - TICK)
-            last = now
+            busy.append(cpu - last_cpu)
+            index_busy.append(index - last_index)
+            preempted.append(sw - last_sw)
+            last, last_cpu, last_index, last_sw = now, cpu, index, sw
 
     runner = asyncio.create_task(bot.start(token))
     while not bot.is_ready():
@@ -98,6 +168,8 @@ async def _child(api_base: str, gateway: str, token: str, db: str) -> None:
     print("READY", flush=True)
     await loop.run_in_executor(None, sys.stdin.readline)  # the parent says when to report
     tick_task.cancel()
+    for took, owner in sorted(steps, reverse=True)[:15]:
+        print(f"slow step {took * 1000:6.1f} ms  {owner}", file=sys.stderr)
     rss = psutil.Process().memory_info().rss
     print(
         json.dumps(
@@ -105,6 +177,9 @@ async def _child(api_base: str, gateway: str, token: str, db: str) -> None:
                 "rss_mb": rss / 2**20,
                 "loop_lag_max_ms": max(lags) * 1000 if lags else 0.0,
                 "loop_lag_p99_ms": _pct(lags, 0.99) * 1000 if lags else 0.0,
+                "worst_gap_loop_cpu_ms": busy[lags.index(max(lags))] * 1000 if lags else 0.0,
+                "worst_gap_index_cpu_ms": index_busy[lags.index(max(lags))] * 1000 if lags else 0.0,
+                "worst_gap_loop_preempted": preempted[lags.index(max(lags))] if lags else 0,
                 "ticks": len(lags),
                 "slow_steps_over_20ms": len(slow),
                 "longest_step_ms": max(slow) * 1000 if slow else None,
@@ -117,7 +192,9 @@ async def _child(api_base: str, gateway: str, token: str, db: str) -> None:
 
 
 # ----------------------------------------------------------------------------------- driver
-async def _drive(burst: int, rounds: int) -> dict[str, Any]:
+async def _drive(
+    burst: int, rounds: int, index_workers: int, index_niceness: int, steps: bool
+) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     from tests.discord_standin import DiscordStandIn
 
@@ -135,6 +212,9 @@ async def _drive(burst: int, rounds: int) -> dict[str, Any]:
                 standin.gateway_url,
                 standin.token,
                 db,
+                str(index_workers),
+                str(index_niceness),
+                "1" if steps else "0",
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=env,
@@ -184,20 +264,35 @@ async def _drive(burst: int, rounds: int) -> dict[str, Any]:
         "answer_p50_ms": statistics.median(answers) * 1000,
         "answer_p99_ms": _pct(answers, 0.99) * 1000,
         **report,
+        "index_workers": index_workers or "default",
+        "index_niceness": index_niceness if index_niceness >= 0 else "default",
         "cpus": os.cpu_count(),
+        "load_avg_1m": os.getloadavg()[0],
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        asyncio.run(_child(*sys.argv[2:6]))
+        asyncio.run(_child(*sys.argv[2:9]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--index-workers", type=int, default=0, help="threads for index work (0: the bot's default)"
+    )
+    parser.add_argument(
+        "--index-niceness",
+        type=int,
+        default=-1,
+        help="lower CPU priority of the index threads (-1: the bot's default, 0: none)",
+    )
+    parser.add_argument("--steps", action="store_true", help="print the slowest loop steps")
     args = parser.parse_args()
-    result = asyncio.run(_drive(args.burst, args.rounds))
+    result = asyncio.run(
+        _drive(args.burst, args.rounds, args.index_workers, args.index_niceness, args.steps)
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench_bot.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -47,14 +47,19 @@ def run(tokenizer: Tokenizer, params: BM25Params, split: str) -> dict[str, float
     )
     text = queries()
     judged = qrels(split)
-    ranked = {q: [ids[p] for p, _ in index.search(tokenizer.query_terms(text[q]), 100)] for q in judged}
+    ranked = {
+        q: [ids[p] for p, _ in index.search(tokenizer.query_terms(text[q]), 100)] for q in judged
+    }
     return evaluate(ranked, judged)
 
 
 def main() -> None:
     settings = Settings()
     tuned = BM25Params(
-        k1=settings.bm25_k1, b=settings.bm25_b, title_weight=settings.title_weight, idf=settings.bm25_idf
+        k1=settings.bm25_k1,
+        b=settings.bm25_b,
+        title_weight=settings.title_weight,
+        idf=settings.bm25_idf,
     )
     started = time.perf_counter()
     lines = [

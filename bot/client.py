@@ -10,8 +10,15 @@ extensions or syncing commands there would repeat work (and syncing hits a stric
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +44,9 @@ EXTENSIONS = (
 )
 
 T = TypeVar("T")
+
+INDEX_WORKERS = 1  # threads for index work (see PaperBotMixin._init_paperbot for why so few)
+INDEX_NICENESS = 10  # how much lower the index threads' CPU priority is (see lower_priority)
 
 
 def paperbot_version() -> str:
@@ -76,6 +86,25 @@ class PaperTree(app_commands.CommandTree):
         return True
 
 
+def lower_priority(niceness: int) -> None:
+    """Thread-pool initializer: give the calling (index) thread a lower CPU priority.
+
+    Why: on a busy host the kernel shares the CPUs between the event-loop thread and the index
+    thread as equals, so while a burst of questions is being ranked the loop can wait tens of
+    milliseconds for a CPU, and every heartbeat and acknowledgement waits with it. Acknowledging
+    is the urgent work and ranking is the batch work, so the index thread steps back. Linux
+    only (there ``setpriority`` on a thread id affects that thread alone; elsewhere it would
+    renice the whole process); a modest value, because a thread starved while it holds the GIL
+    would stall the loop instead. Lowering one's own priority needs no privilege.
+    """
+    if niceness <= 0 or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        tid = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + niceness))
+
+
 class PaperBotMixin:
     """What paperbot adds to discord.py's Bot; mixed into the plain and the sharded client."""
 
@@ -84,15 +113,31 @@ class PaperBotMixin:
     cooldowns: UserCooldown
     view_timeout: float
     version: str
+    _index_pool: ThreadPoolExecutor
 
     def _init_paperbot(
-        self, settings: Settings, library: Library | None, view_timeout: float
+        self,
+        settings: Settings,
+        library: Library | None,
+        view_timeout: float | None,
+        index_workers: int,
+        index_niceness: int,
     ) -> None:
         self.settings = settings
         self.library = library
         self.cooldowns = UserCooldown(settings.cooldown_rate, settings.cooldown_seconds)
-        self.view_timeout = view_timeout
+        self.view_timeout = settings.view_timeout if view_timeout is None else view_timeout
         self.version = paperbot_version()
+        # A small pool of its own rather than asyncio's default one (cpu + 4 threads, shared with
+        # DNS lookups): index work is CPU-bound Python, so extra threads add no throughput, only
+        # contention for the GIL with the event-loop thread, which then stalls the heartbeat and
+        # every other user (measured by bench/bench_bot.py). Queued work waits its turn instead.
+        self._index_pool = ThreadPoolExecutor(
+            max_workers=max(1, index_workers),
+            thread_name_prefix="paperbot-index",
+            initializer=lower_priority,
+            initargs=(index_niceness,),
+        )
 
     async def setup_hook(self) -> None:
         if self.library is not None:
@@ -119,7 +164,14 @@ class PaperBotMixin:
 
     async def run_blocking(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run index work in a worker thread so the gateway heartbeat and other users never wait."""
-        return await asyncio.to_thread(func, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+        return await loop.run_in_executor(self._index_pool, call)
+
+    async def close(self) -> None:
+        await super().close()  # type: ignore[misc]
+        # Running queries finish in their threads; queued ones are dropped (nobody awaits them).
+        self._index_pool.shutdown(wait=False, cancel_futures=True)
 
     async def on_ready(self) -> None:
         user = getattr(self, "user", None)
@@ -135,11 +187,13 @@ class PaperBot(PaperBotMixin, commands.Bot):
         library: Library | None,
         *,
         intents: discord.Intents | None = None,
-        view_timeout: float = 600.0,
+        view_timeout: float | None = None,
+        index_workers: int = INDEX_WORKERS,
+        index_niceness: int = INDEX_NICENESS,
         **options: Any,
     ) -> None:
         super().__init__(**_bot_options(intents, options))
-        self._init_paperbot(settings, library, view_timeout)
+        self._init_paperbot(settings, library, view_timeout, index_workers, index_niceness)
 
 
 class ShardedPaperBot(PaperBotMixin, commands.AutoShardedBot):
@@ -151,12 +205,14 @@ class ShardedPaperBot(PaperBotMixin, commands.AutoShardedBot):
         library: Library | None,
         *,
         intents: discord.Intents | None = None,
-        view_timeout: float = 600.0,
+        view_timeout: float | None = None,
+        index_workers: int = INDEX_WORKERS,
+        index_niceness: int = INDEX_NICENESS,
         **options: Any,
     ) -> None:
         options.setdefault("shard_count", settings.discord_shards)
         super().__init__(**_bot_options(intents, options))
-        self._init_paperbot(settings, library, view_timeout)
+        self._init_paperbot(settings, library, view_timeout, index_workers, index_niceness)
 
 
 def _bot_options(intents: discord.Intents | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -185,11 +241,18 @@ def create_bot(
 
     ``library`` injects a ready Library (tests, benchmarks); otherwise it is opened from
     ``settings`` unless ``open_library`` is false (``paperbot sync`` needs only the command tree).
-    ``options`` go to discord.py's Bot (e.g. ``view_timeout``, ``guild_ready_timeout``).
+    ``options`` go to the bot: ``view_timeout`` (default ``settings.view_timeout``),
+    ``index_workers`` (threads for index work, default 1), ``index_niceness`` (their lower CPU
+    priority on Linux, default 10, 0 to keep it equal) and discord.py's own (e.g.
+    ``guild_ready_timeout``).
     """
     if library is None and open_library:
         from retrieval.search import Library
 
         library = Library.open(settings)
+    # paperbot never joins voice: discord.py's "voice will NOT be supported" warnings would be
+    # the first thing an operator reads, and they point at a problem that does not exist.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     cls = ShardedPaperBot if settings.discord_shards else PaperBot
     return cls(settings, library, **options)

@@ -45,7 +45,9 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
     Before any response: a plain ephemeral response. After a public "thinking" defer the first
     followup would *replace* the public loading message (and so be public), so the loading message
     is deleted first and the text goes out as a real ephemeral followup (``extras["answered"]``,
-    set by :func:`bot.messages.send_followup`, says the original already holds an answer).
+    set by :func:`bot.messages.send_followup`, says the original already holds an answer). After
+    a private defer (``extras["ephemeral"]``) the followup simply replaces the private loading
+    message.
     """
     try:
         if not interaction.response.is_done():
@@ -54,6 +56,7 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
         still_loading = not interaction.extras.get("answered")
         if (
             still_loading
+            and not interaction.extras.get("ephemeral")
             and interaction.response.type
             is discord.InteractionResponseType.deferred_channel_message
         ):

@@ -164,6 +164,16 @@ def text(message: str) -> Outgoing:
     return clamp(message, ())
 
 
+async def defer(interaction: discord.Interaction, *, ephemeral: bool = False) -> None:
+    """Acknowledge now with a "thinking…" state; the answer follows with :func:`send_followup`.
+
+    Use it before any work that can take more than a moment: Discord drops an interaction whose
+    first response comes later than 3 s, and it accepts exactly one first response.
+    """
+    await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+    interaction.extras["ephemeral"] = ephemeral
+
+
 async def send_followup(
     interaction: discord.Interaction,
     out: Outgoing,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot import errors, parts
-from bot.messages import Outgoing, send_response
+from bot.messages import Outgoing, defer, send_followup
 
 if TYPE_CHECKING:
     from bot.client import PaperBotMixin
@@ -102,42 +102,50 @@ class AnswerView(_BaseView):
     async def more_papers(self, interaction: discord.Interaction) -> None:
         if await self._throttled(interaction):
             return
+        # Acknowledge first: the index work may queue behind other users' questions, and Discord
+        # forgets an interaction that is not answered within 3 s. Exactly one initial response;
+        # everything after it is a followup.
+        await defer(interaction, ephemeral=True)
         library = self.bot.require_library()
         user_id = interaction.user.id
         consumed, page = self.offsets.get(user_id, (0, 0))
-        # Fetch enough to fill a page after skipping the papers the answer already quoted.
-        hits: list[Hit] = await self.bot.run_blocking(
-            library.search,
-            self.question,
-            k=PAGE_SIZE + len(self.shown_ids) + 1,
-            offset=consumed,
-            collection=self.collection,
-        )
-        fresh: list[Hit] = []
-        walked = 0
-        for hit in hits:
-            if len(fresh) == PAGE_SIZE:
-                break
-            walked += 1
-            if hit.id not in self.shown_ids:
-                fresh.append(hit)
-        if not fresh:
-            await send_response(
-                interaction, parts.notice("No more papers match this question."), ephemeral=True
+        question, shown_ids, collection = self.question, self.shown_ids, self.collection
+
+        def work() -> tuple[Outgoing, int]:
+            # Fetch enough to fill a page after skipping the papers the answer already quoted.
+            hits: list[Hit] = library.search(
+                question, k=PAGE_SIZE + len(shown_ids) + 1, offset=consumed, collection=collection
             )
-            return
-        self.offsets[user_id] = (consumed + walked, page + 1)
-        out = parts.search_page(self.question, fresh, page=page, has_next=walked < len(hits))
-        await send_response(interaction, out, ephemeral=True)
+            fresh: list[Hit] = []
+            walked = 0
+            for hit in hits:
+                if len(fresh) == PAGE_SIZE:
+                    break
+                walked += 1
+                if hit.id not in shown_ids:
+                    fresh.append(hit)
+            if not fresh:
+                return parts.notice("No more papers match this question."), 0
+            out = parts.search_page(question, fresh, page=page, has_next=walked < len(hits))
+            return out, walked
+
+        out, walked = await self.bot.run_blocking(work)
+        if walked:
+            self.offsets[user_id] = (consumed + walked, page + 1)
+        await send_followup(interaction, out, ephemeral=True)
 
     def _abstract_callback(self, paper_id: str) -> Callable[[discord.Interaction], Awaitable[None]]:
         async def show_abstract(interaction: discord.Interaction) -> None:
-            paper = await self.bot.run_blocking(self.bot.require_library().paper, paper_id)
-            if paper is None:
-                out = parts.notice("That paper is no longer in the collection.")
-            else:
-                out = parts.paper(paper)
-            await send_response(interaction, out, ephemeral=True)
+            await defer(interaction, ephemeral=True)
+            library = self.bot.require_library()
+
+            def work() -> Outgoing:
+                paper = library.paper(paper_id)
+                if paper is None:
+                    return parts.notice("That paper is no longer in the collection.")
+                return parts.paper(paper)
+
+            await send_followup(interaction, await self.bot.run_blocking(work), ephemeral=True)
 
         return show_abstract
 
@@ -191,12 +199,22 @@ class SearchPager(_BaseView):
         await self._turn(interaction, self.page + 1)
 
     async def _turn(self, interaction: discord.Interaction, page: int) -> None:
-        hits = await self.bot.run_blocking(self.fetch, page * PAGE_SIZE, PAGE_SIZE + 1)
-        if not hits and page > 0:  # the collection shrank under us: stay where we are
-            await interaction.response.defer()
+        # Acknowledge first (a deferred update: the message stays as it is until edited).
+        await interaction.response.defer()
+        fetch, render = self.fetch, self.render
+
+        def work() -> tuple[Outgoing, bool] | None:
+            hits = fetch(page * PAGE_SIZE, PAGE_SIZE + 1)
+            if not hits and page > 0:  # the collection shrank under us: stay where we are
+                return None
+            has_next = len(hits) > PAGE_SIZE
+            return render(hits[:PAGE_SIZE], page, has_next), has_next
+
+        result = await self.bot.run_blocking(work)
+        if result is None:
             return
+        out, has_next = result
         self.page = page
-        has_next = len(hits) > PAGE_SIZE
         self._set_buttons(has_next)
-        out = self.render(hits[:PAGE_SIZE], page, has_next)
-        await interaction.response.edit_message(**out.kwargs(), view=self)
+        await interaction.edit_original_response(**out.kwargs(), view=self)
+        interaction.extras["answered"] = True

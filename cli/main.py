@@ -40,19 +40,21 @@ def _settings(args: argparse.Namespace):  # -> Settings (import kept lazy for st
 
 
 def _library(args: argparse.Namespace, *, must_exist: bool = True):  # -> Library
-    """The library for a command. Only the default store is seeded with the bundled corpus: a
-    store named with --db holds exactly what was ingested into it."""
+    """The library for a command. The configured store (``PAPERBOT_DB_PATH`` or the default) is
+    created from the bundled corpus on first use; a store named with ``--db`` holds exactly what
+    was ingested into it, and naming one that does not exist is a mistake worth reporting."""
     from retrieval.search import Library
     from retrieval.store import StoreError
 
     settings = _settings(args)
-    if must_exist and not settings.store_path_is_default and not settings.store_path.exists():
+    named = bool(getattr(args, "db", None))  # --db on the command line, not the configured path
+    if must_exist and named and not settings.store_path.exists():
         raise UserError(
             f"no paper store at {settings.store_path} (create one with: paperbot ingest FILE "
             f"--db {settings.store_path})"
         )
     try:
-        return Library.open(settings, seed=settings.store_path_is_default)
+        return Library.open(settings, seed=not named)
     except StoreError as exc:
         raise UserError(str(exc)) from None
 

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"
     http_timeout: float = Field(default=20.0, gt=0, description="Per request, seconds.")
     http_max_attempts: int = Field(default=5, ge=1, le=20)
-    http_total_timeout: float = Field(default=180.0, gt=0, description="Per request, retries included.")
+    http_total_timeout: float = Field(default=180.0, gt=0, description="With retries, seconds.")
     http_max_wait: float = Field(default=310.0, ge=0, description="Longest rate-limit pause.")
     http_contact: str | None = Field(default=None, description="Added to the User-Agent.")
     hf_token: SecretStr | None = None

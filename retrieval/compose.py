@@ -136,11 +136,12 @@ class ComposeParams:
     bundled dev questions (see ``bench/bench_compose.py``)."""
 
     selection: SelectionParams = DEFAULT_PARAMS
-    analysed_candidates: int = 6  # only the retriever's best few are read
-    min_coverage: float = 0.5  # share of the known question weight title + best quote cover
+    analysed_candidates: int = 4  # only the retriever's best few are read (train: 4 = 6)
+    min_coverage: float = 0.3  # share of the known question weight title + best quote cover
+    min_total_coverage: float = 0.3  # share of all the question's weight (unseen terms too)
     single_concept_coverage: float = 0.7  # a one-concept match must cover this much of all
-    keep_ratio: float = 0.55  # further papers need this share of the best paper's quote score
-    second_quote_ratio: float = 0.8  # a second quote needs this share of the first's score
+    keep_ratio: float = 0.7  # further papers need this share of the lead's retrieval score
+    second_quote_margin: float = 1.0  # a second quote may score at most this much below the first
     max_quote_chars: int = 360  # longer sentences are trimmed to their answering clauses
     max_merged_chars: int = 420  # two adjacent sentences merge into one quote up to this size
 
@@ -251,6 +252,7 @@ class _Analysis:
     known_coverage: float  # same, over the question terms the collection knows
     concepts: int  # matched terms, a phrase matched as a phrase counting once
     best: float
+    relevant: bool  # some sentence matches a question term
 
 
 def _analyse(
@@ -286,6 +288,7 @@ def _analyse(
         known_coverage=known_cov,
         concepts=_concepts(query, evidence & wanted, groups),
         best=ranked[0].score if ranked else 0.0,
+        relevant=any(s.matched for s in sentences),
     )
 
 
@@ -317,8 +320,10 @@ def _addresses(analysis: _Analysis, query: QueryTerms, params: ComposeParams) ->
     """The calibrated no-answer rule: does this paper's title + best sentence address the
     question? Two separate matched concepts covering enough of what the collection knows of the
     question; or, for a question about one thing, that thing covering most of the question."""
-    if analysis.best <= 0.0:
+    if not analysis.relevant:
         return False
+    if analysis.evidence_coverage < params.min_total_coverage:
+        return False  # mostly about things the collection has never seen
     if analysis.concepts >= 2:
         return analysis.known_coverage >= params.min_coverage
     return analysis.concepts == 1 and analysis.evidence_coverage >= params.single_concept_coverage
@@ -374,21 +379,28 @@ def _make_quote(
 
 
 def _quotes_for(analysis: _Analysis, query: QueryTerms, params: ComposeParams) -> list[Quote]:
-    if not analysis.ranked or analysis.best <= 0.0:
+    """The best sentence, then, among those scoring within ``second_quote_margin`` of it, the
+    one that adds the most question weight the first quote lacks (a second quote should show
+    what the first does not; the sentence model, fitted on claims, leans on position)."""
+    if not analysis.ranked or not analysis.relevant:
         return []
     first = analysis.ranked[0]
     quotes = [_make_quote(analysis, first, query, params)]
     covered = set(first.matched)
+    best: tuple[float, float, Quote] | None = None
     for candidate in analysis.ranked[1:]:
-        if candidate.score < params.second_quote_ratio * first.score or candidate.score <= 0.0:
+        if candidate.score < first.score - params.second_quote_margin:
             break
+        gain = sum(w for t, w in query.weights.items() if t in candidate.matched - covered)
+        if gain <= 0.0 and candidate.coverage < first.coverage:
+            continue
         quote = _make_quote(analysis, candidate, query, params)
         if any(quote.start < q.end and q.start < quote.end for q in quotes):
             continue
-        if not (set(candidate.matched) - covered) and candidate.coverage < first.coverage:
-            continue
-        quotes.append(quote)
-        break
+        if best is None or (gain, candidate.score) > best[:2]:
+            best = (gain, candidate.score, quote)
+    if best is not None:
+        quotes.append(best[2])
     return quotes
 
 
@@ -492,7 +504,10 @@ def compose(
     for analysis in addressing:
         if len(chosen) >= max_papers:
             break
-        if analysis is not lead and analysis.best >= params.keep_ratio * lead.best:
+        if (
+            analysis is not lead
+            and analysis.retrieval_score >= params.keep_ratio * lead.retrieval_score
+        ):
             chosen.append(analysis)
     papers: list[AnsweredPaper] = []
     for analysis in chosen:

@@ -1,48 +1,223 @@
 """Which sentences of an abstract answer a question: scored with the index's corpus statistics.
 
-Every score is built from the same terms and IDF the retriever used (``TermStats``), so a quote
-is chosen for the words that made its paper rank, not for words common everywhere. On top of a
-sentence-level BM25 the score adds what plain BM25 misses for single sentences:
+Every feature is built from the same terms and IDF the retriever used (``TermStats``), so a quote
+is chosen for the words that made its paper rank, not for words common everywhere. Plain BM25
+over single sentences misses a lot (0.51 top-1 on SciFact dev, see ``bench/bench_compose.py``),
+so a sentence is described by a few cheap features and scored by a linear model:
 
-- coverage: the IDF-weighted share of the question's terms the sentence contains;
-- proximity: question terms that stand next to each other in the question and near each other in
-  the sentence (phrases such as "gradient alignment");
-- title context: terms already in the title are "given" (the reader sees the title), so the
-  sentence is rewarded more for the rest of the question;
-- neighbourhood: a sentence next to other matching sentences sits in the part of the abstract
-  that talks about the question.
+- term evidence: sentence BM25, IDF-weighted coverage of the question (all terms, and the terms
+  the title does not already give the reader), share of terms matched, whether the rarest term
+  is there, phrases (terms adjacent in the question standing together in the sentence), numbers;
+- context: the coverage of the neighbouring sentences and how far the sentence falls behind the
+  abstract's best, overlap with the title;
+- form: position, length, and whether it reads like a finding ("we found", "associated") or a
+  method ("were enrolled", "we measured").
 
-Weights were tuned on SciFact claims_train only (``bench/bench_compose.py --tune``).
+The weights (:data:`WEIGHTS`) are a listwise softmax model fitted with numpy on SciFact
+claims_train only (``bench/bench_compose.py fit``), features and regularisation chosen by
+cross-validation on train; the dev split is only ever reported.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from retrieval.index import TermStats
 from retrieval.sentences import split_sentences
 from retrieval.tokenize import TermSpan, Tokenizer
 
-__all__ = ["QueryTerms", "SelectionParams", "SentenceScore", "query_weights", "score_sentences"]
+__all__ = [
+    "FEATURES",
+    "QueryTerms",
+    "SelectionParams",
+    "SentenceModel",
+    "SentenceScore",
+    "default_model",
+    "query_weights",
+    "score_sentences",
+    "sentence_features",
+]
+
+FEATURES: tuple[str, ...] = (
+    "bm25",  # saturated tf x IDF over the question weight (k1=1.2, no length normalisation)
+    "coverage",  # IDF share of the question's terms present
+    "coverage_untitled",  # same, over the terms the title does not contain
+    "matched_share",  # distinct question terms present / question terms
+    "rarest",  # the question's highest-IDF term is present
+    "phrases",  # IDF share of terms in a question bigram found as a phrase here
+    "numbers",  # the sentence states a number
+    "query_numbers",  # a number of the question is in the sentence
+    "position",  # 0 first .. 1 last
+    "first",
+    "last",
+    "prev_coverage",
+    "next_coverage",
+    "coverage_gap",  # coverage minus the abstract's best coverage (<= 0)
+    "bm25_gap",  # bm25 minus the abstract's best bm25 (<= 0)
+    "title_overlap",  # share of the title's terms in the sentence
+    "finding_cue",  # words that report a result
+    "method_cue",  # words that describe a design or a procedure
+    "position_squared",
+    "short",  # fewer than 6 words (section labels, fragments)
+    "pair_coverage",  # coverage of this sentence together with its better neighbour
+)
+
+MODEL_PATH = Path(__file__).resolve().parent / "data" / "sentence_model.json"
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceModel:
+    """A small scorer over :data:`FEATURES`: a linear part plus a one-hidden-layer network
+    (tanh), averaged over a few fits from different seeds. Input scaling is folded into the
+    weights, so scoring is two matrix products. Fitted on SciFact claims_train only, listwise
+    (softmax over an abstract's sentences, gold rationale sentences as targets) by
+    ``python bench/bench_compose.py fit``; size and regularisation chosen by 5-fold
+    cross-validation on train."""
+
+    features: tuple[str, ...]
+    linear: NDArray[np.float64]  # (F,)
+    hidden_in: NDArray[np.float64]  # (F, H)
+    hidden_bias: NDArray[np.float64]  # (H,)
+    hidden_out: NDArray[np.float64]  # (H,)
+
+    def score(self, rows: NDArray[np.float64]) -> NDArray[np.float64]:
+        if self.hidden_out.size:
+            hidden = np.tanh(rows @ self.hidden_in + self.hidden_bias)
+            return rows @ self.linear + hidden @ self.hidden_out
+        return rows @ self.linear
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SentenceModel:
+        if tuple(raw["features"]) != FEATURES:
+            raise ValueError("sentence model was fitted on other features; refit it")
+        return cls(
+            features=tuple(raw["features"]),
+            linear=np.asarray(raw["linear"], dtype=np.float64),
+            hidden_in=np.asarray(raw["hidden_in"], dtype=np.float64).reshape(len(FEATURES), -1),
+            hidden_bias=np.asarray(raw["hidden_bias"], dtype=np.float64),
+            hidden_out=np.asarray(raw["hidden_out"], dtype=np.float64),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "linear": self.linear.round(6).tolist(),
+            "hidden_in": self.hidden_in.round(6).tolist(),
+            "hidden_bias": self.hidden_bias.round(6).tolist(),
+            "hidden_out": self.hidden_out.round(6).tolist(),
+        }
+
+    @classmethod
+    def linear_only(cls, weights: Sequence[float]) -> SentenceModel:
+        return cls(
+            FEATURES,
+            np.asarray(weights, dtype=np.float64),
+            np.zeros((len(FEATURES), 0)),
+            np.zeros(0),
+            np.zeros(0),
+        )
+
+
+@lru_cache(maxsize=1)
+def default_model() -> SentenceModel:
+    """The shipped model (``retrieval/data/sentence_model.json``)."""
+    return SentenceModel.from_dict(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+
+
+_FINDING_WORDS = [
+    "found",
+    "find",
+    "finding",
+    "show",
+    "shown",
+    "showed",
+    "suggest",
+    "suggests",
+    "indicate",
+    "indicated",
+    "demonstrate",
+    "demonstrated",
+    "reveal",
+    "revealed",
+    "associated",
+    "association",
+    "conclude",
+    "conclusion",
+    "conclusions",
+    "result",
+    "results",
+    "increase",
+    "increased",
+    "decrease",
+    "decreased",
+    "reduce",
+    "reduced",
+    "significantly",
+    "higher",
+    "lower",
+    "correlated",
+    "correlation",
+    "evidence",
+    "effect",
+    "effects",
+    "risk",
+]
+_METHOD_WORDS = [
+    "method",
+    "methods",
+    "aim",
+    "aimed",
+    "objective",
+    "background",
+    "design",
+    "designed",
+    "participants",
+    "enrolled",
+    "randomized",
+    "randomised",
+    "performed",
+    "measured",
+    "investigated",
+    "examined",
+    "studied",
+    "analyzed",
+    "analysed",
+    "purpose",
+    "recruited",
+    "collected",
+    "using",
+    "used",
+    "cohort",
+    "assessed",
+    "evaluate",
+    "evaluated",
+]
+
+
+@lru_cache(maxsize=8)
+def _cue_terms(tokenizer: Tokenizer) -> tuple[frozenset[str], frozenset[str]]:
+    finding = frozenset(t for w in _FINDING_WORDS for t in tokenizer.terms(w))
+    method = frozenset(t for w in _METHOD_WORDS for t in tokenizer.terms(w)) - finding
+    return finding, method
 
 
 @dataclass(frozen=True, slots=True)
 class SelectionParams:
-    """Knobs of the sentence score (defaults: tuned on SciFact claims_train)."""
+    """Knobs of the sentence score (defaults: fitted on SciFact claims_train)."""
 
     k1: float = 1.2
-    b: float = 0.2
-    avg_sentence_terms: float = 14.0
-    bm25_weight: float = 1.0
-    coverage_weight: float = 0.2
-    proximity_weight: float = 0.0  # measured no gain on claims_train; kept for other corpora
-    title_discount: float = 0.6  # weight kept by a question term that is already in the title
-    neighbour_weight: float = 0.3
-    position_weight: float = 0.3  # later sentences state results (SciFact train prior)
-    proximity_window: int = 3
+    model: SentenceModel | None = None  # None: the shipped model
+    phrase_window: int = 3  # a question bigram counts as a phrase within this many words
 
 
 DEFAULT_PARAMS = SelectionParams()
@@ -93,24 +268,141 @@ class SentenceScore:
     start: int
     end: int
     score: float
-    coverage: float  # IDF-weighted share of question terms in the sentence (title not counted)
+    coverage: float  # IDF-weighted share of all question terms in the sentence
     matched: frozenset[str]
     spans: tuple[TermSpan, ...]  # question-term occurrences inside the sentence
 
 
-def _proximity(positions: list[tuple[int, str]], order: dict[str, int], window: int) -> set[str]:
-    """Question terms that are adjacent in the question and within ``window`` tokens here."""
-    near: set[str] = set()
-    for a in range(len(positions)):
-        pos_a, term_a = positions[a]
-        for b in range(a + 1, len(positions)):
-            pos_b, term_b = positions[b]
-            if pos_b - pos_a > window:
-                break
-            if term_a != term_b and abs(order[term_a] - order[term_b]) == 1:
-                near.add(term_a)
-                near.add(term_b)
-    return near
+@dataclass(frozen=True, slots=True)
+class _Sentences:
+    """Per-sentence raw material shared by the features and the composer."""
+
+    spans: list[tuple[int, int]]
+    hits: list[list[tuple[int, TermSpan]]]  # (word position in sentence, question-term span)
+    lengths: list[int]  # words
+    terms: list[set[str]]  # all document terms of the sentence
+
+
+def _collect(abstract: str, query: QueryTerms, tokenizer: Tokenizer, spans) -> _Sentences:
+    qset = set(query.terms)
+    starts = [s for s, _ in spans]
+    n = len(spans)
+    lengths = [0] * n
+    hits: list[list[tuple[int, TermSpan]]] = [[] for _ in range(n)]
+    terms: list[set[str]] = [set() for _ in range(n)]
+    last_offset = -1
+    i = 0
+    for span in tokenizer.spans(abstract):
+        if not (starts[i] <= span.start < spans[i][1]):
+            i = bisect_right(starts, span.start) - 1
+            if i < 0 or span.start >= spans[i][1]:
+                i = max(i, 0)
+                continue
+        if span.start != last_offset:  # compounds share one word: count the word once
+            lengths[i] += 1
+            last_offset = span.start
+        terms[i].add(span.term)
+        if span.term in qset:
+            hits[i].append((lengths[i] - 1, span))
+    return _Sentences(list(spans), hits, lengths, terms)
+
+
+def sentence_features(
+    abstract: str,
+    title: str,
+    query: QueryTerms,
+    tokenizer: Tokenizer,
+    params: SelectionParams = DEFAULT_PARAMS,
+    *,
+    sentences: Sequence[tuple[int, int]] | None = None,
+) -> tuple[list[list[float]], _Sentences]:
+    """One feature row per sentence (order of :data:`FEATURES`) and the raw material."""
+    spans = split_sentences(abstract) if sentences is None else list(sentences)
+    if not spans:
+        return [], _Sentences([], [], [], [])
+    data = _collect(abstract, query, tokenizer, spans)
+    n = len(spans)
+    weights = query.weights
+    total = query.total or 1.0
+    title_terms = set(tokenizer.terms(title)) if title else set()
+    untitled_total = sum(w for t, w in weights.items() if t not in title_terms)
+    order = {t: i for i, t in enumerate(query.terms)}
+    rarest = max(weights, key=lambda t: weights[t]) if weights else None
+    query_numbers = {t for t in query.terms if t[:1].isdigit()}
+    finding, method = _cue_terms(tokenizer)
+    k1 = params.k1
+    window = params.phrase_window
+    n_terms = len(query.terms) or 1
+    n_title = len(title_terms) or 1
+
+    bm25 = [0.0] * n
+    coverage = [0.0] * n
+    matched: list[set[str]] = []
+    rows: list[list[float]] = []
+    for i in range(n):
+        tf: dict[str, int] = {}
+        for _, span in data.hits[i]:
+            tf[span.term] = tf.get(span.term, 0) + 1
+        bm25[i] = sum(weights[t] * c * (k1 + 1.0) / (c + k1) for t, c in tf.items()) / total
+        coverage[i] = sum(weights[t] for t in tf) / total
+        matched.append(set(tf))
+        untitled = (
+            sum(weights[t] for t in tf if t not in title_terms) / untitled_total
+            if untitled_total
+            else 0.0
+        )
+        phrase_terms: set[str] = set()
+        positions = data.hits[i]
+        for a in range(len(positions)):
+            pos_a, span_a = positions[a]
+            for b in range(a + 1, len(positions)):
+                pos_b, span_b = positions[b]
+                if pos_b - pos_a > window:
+                    break
+                ta, tb = span_a.term, span_b.term
+                if ta != tb and abs(order[ta] - order[tb]) == 1:
+                    phrase_terms.add(ta)
+                    phrase_terms.add(tb)
+        sentence_terms = data.terms[i]
+        rows.append(
+            [
+                bm25[i],
+                coverage[i],
+                untitled,
+                len(tf) / n_terms,
+                1.0 if rarest in tf else 0.0,
+                sum(weights[t] for t in phrase_terms) / total,
+                1.0 if any(t[:1].isdigit() for t in sentence_terms) else 0.0,
+                1.0 if query_numbers & tf.keys() else 0.0,
+                i / (n - 1) if n > 1 else 0.0,
+                1.0 if i == 0 else 0.0,
+                1.0 if i == n - 1 else 0.0,
+                0.0,  # prev_coverage, filled below
+                0.0,  # next_coverage
+                0.0,  # coverage_gap
+                0.0,  # bm25_gap
+                len(title_terms & sentence_terms) / n_title,
+                1.0 if finding & sentence_terms else 0.0,
+                1.0 if method & sentence_terms else 0.0,
+                (i / (n - 1)) ** 2 if n > 1 else 0.0,
+                1.0 if data.lengths[i] < 6 else 0.0,
+                0.0,  # pair_coverage
+            ]
+        )
+    best_cov = max(coverage)
+    best_bm25 = max(bm25)
+    for i, row in enumerate(rows):
+        row[11] = coverage[i - 1] if i > 0 else 0.0
+        row[12] = coverage[i + 1] if i + 1 < n else 0.0
+        row[13] = coverage[i] - best_cov
+        row[14] = bm25[i] - best_bm25
+        pair = 0.0
+        for j in (i - 1, i + 1):
+            if 0 <= j < n:
+                both = matched[i] | matched[j]
+                pair = max(pair, sum(weights[t] for t in both) / total)
+        row[20] = pair
+    return rows, data
 
 
 def score_sentences(
@@ -123,73 +415,25 @@ def score_sentences(
     sentences: Sequence[tuple[int, int]] | None = None,
 ) -> list[SentenceScore]:
     """Score every sentence of ``abstract`` (in document order) for the question."""
-    spans = split_sentences(abstract) if sentences is None else list(sentences)
-    if not spans:
+    rows, data = sentence_features(abstract, title, query, tokenizer, params, sentences=sentences)
+    if not rows:
         return []
-    qset = set(query.terms)
-    title_terms = set(tokenizer.terms(title)) if title else set()
-    weight = {
-        t: w * (params.title_discount if t in title_terms else 1.0)
-        for t, w in query.weights.items()
-    }
-    total = sum(weight.values()) or 1.0
-    order = {t: i for i, t in enumerate(query.terms)}
-
-    starts = [s for s, _ in spans]
-    n = len(spans)
-    lengths = [0] * n
-    hits: list[list[tuple[int, TermSpan]]] = [[] for _ in range(n)]
-    last_offset = -1
-    for span in tokenizer.spans(abstract):
-        i = bisect_right(starts, span.start) - 1
-        if i < 0 or span.start >= spans[i][1]:
-            continue
-        if span.start != last_offset:  # compounds share one word: count the word once
-            lengths[i] += 1
-            last_offset = span.start
-        if span.term in qset:
-            hits[i].append((lengths[i] - 1, span))
-
-    raw: list[float] = []
-    details: list[tuple[float, frozenset[str]]] = []
-    k1, b = params.k1, params.b
-    avg = params.avg_sentence_terms
-    for i in range(n):
-        tf: dict[str, int] = {}
-        for _, span in hits[i]:
-            tf[span.term] = tf.get(span.term, 0) + 1
-        norm = k1 * (1.0 - b + b * lengths[i] / avg)
-        bm25 = sum(weight[t] * c * (k1 + 1.0) / (c + norm) for t, c in tf.items()) / total
-        matched = frozenset(tf)
-        coverage_weighted = sum(weight[t] for t in matched) / total
-        near = _proximity(
-            [(pos, span.term) for pos, span in hits[i]], order, params.proximity_window
-        )
-        proximity = sum(weight[t] for t in near) / total
-        position = i / (n - 1) if n > 1 else 0.0
-        raw.append(
-            params.bm25_weight * bm25
-            + params.coverage_weight * coverage_weighted
-            + params.proximity_weight * proximity
-            + params.position_weight * position
-        )
-        plain_total = query.total or 1.0
-        details.append((sum(query.weights[t] for t in matched) / plain_total, matched))
-
+    model = params.model or default_model()
+    scores = model.score(np.asarray(rows, dtype=np.float64)).tolist()
     out: list[SentenceScore] = []
-    for i, (start, end) in enumerate(spans):
-        neighbours = [raw[j] for j in (i - 1, i + 1) if 0 <= j < n]
-        score = raw[i] + params.neighbour_weight * (max(neighbours) if neighbours else 0.0)
-        coverage, matched = details[i]
+    for i, row in enumerate(rows):
+        start, end = data.spans[i]
+        hits = data.hits[i]
+        matched = frozenset(span.term for _, span in hits)
         out.append(
             SentenceScore(
                 index=i,
                 start=start,
                 end=end,
-                score=score,
-                coverage=coverage,
+                score=scores[i],
+                coverage=row[1],
                 matched=matched,
-                spans=tuple(span for _, span in hits[i]),
+                spans=tuple(span for _, span in hits),
             )
         )
     return out

@@ -127,6 +127,8 @@ class PaperStore:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # A bulk ingest is one transaction: a larger page cache keeps it from spilling.
+                conn.execute("PRAGMA cache_size=-262144")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.path} is not a paperbot store ({exc})") from exc
@@ -204,14 +206,20 @@ class PaperStore:
                 f"SELECT pk, id, content_hash, metadata FROM papers WHERE id IN ({marks})", ids
             )
         }
-        members = {
-            row[0]
-            for row in conn.execute(
-                f"SELECT p.id FROM papers p JOIN collection_papers c ON c.pk = p.pk"
-                f" WHERE c.collection = ? AND p.id IN ({marks})",
-                [collection, *ids],
-            )
-        }
+        # Membership by (collection, pk), the primary key: one seek per known paper. (Starting
+        # from the collection would scan all its members for every batch: quadratic ingests.)
+        known_pks = [row[0] for row in existing.values()]
+        member_pks: set[int] = set()
+        if known_pks:
+            pk_marks = ",".join("?" * len(known_pks))
+            member_pks = {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT pk FROM collection_papers WHERE collection = ? AND pk IN ({pk_marks})",
+                    [collection, *known_pks],
+                )
+            }
+        members = {pid for pid, row in existing.items() if row[0] in member_pks}
         added = updated = unchanged = 0
         changed_pks: list[int] = []
         for paper_id, paper in by_id.items():

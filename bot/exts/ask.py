@@ -7,14 +7,19 @@ as the followup with its buttons.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import parts
 from bot.client import PaperBotMixin
-from bot.messages import send_followup
+from bot.messages import defer, send_followup
 from bot.views import AnswerView
+
+if TYPE_CHECKING:
+    from retrieval.compose import Answer
 
 QUESTION_MAX = 4000  # Discord allows 6000 for a string option; the Library reads 4000
 
@@ -27,8 +32,15 @@ async def answer_question(
 
     library = bot.require_library()
     collection = bot.collection_for(guild_id)
+
+    def work() -> tuple[Answer, parts.Outgoing]:
+        # Retrieval *and* rendering in the worker thread: nothing proportional to the answer's
+        # size runs on the event loop.
+        answer = library.ask(question, collection=collection)
+        return answer, parts.answer(answer)
+
     try:
-        answer = await bot.run_blocking(library.ask, question, collection=collection)
+        answer, out = await bot.run_blocking(work)
     except EmptyQuery:
         return parts.notice(
             "I couldn't find any searchable words in that. Try asking with a few keywords, "
@@ -41,7 +53,7 @@ async def answer_question(
         abstract_ids=[p.id for p in answer.papers] if answer.answered else [],
         collection=collection,
     )
-    return parts.answer(answer), view
+    return out, view
 
 
 class AskCog(commands.Cog):
@@ -55,7 +67,7 @@ class AskCog(commands.Cog):
         interaction: discord.Interaction,
         question: app_commands.Range[str, 1, QUESTION_MAX],
     ) -> None:
-        await interaction.response.defer(thinking=True)
+        await defer(interaction)
         out, view = await answer_question(self.bot, question, interaction.guild_id)
         message = await send_followup(interaction, out, view=view)
         if view is not None:

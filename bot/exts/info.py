@@ -8,7 +8,7 @@ from discord.ext import commands
 
 from bot import parts
 from bot.client import PaperBotMixin
-from bot.messages import send_response
+from bot.messages import defer, send_followup, send_response
 
 
 class InfoCog(commands.Cog):
@@ -21,11 +21,13 @@ class InfoCog(commands.Cog):
         extras={"cooldown": False},
     )
     async def about(self, interaction: discord.Interaction) -> None:
+        # Deferred: library.info is quick, but it may queue behind other users' index work.
+        await defer(interaction, ephemeral=True)
         library = self.bot.require_library()
         collection = self.bot.collection_for(interaction.guild_id)
         info = await self.bot.run_blocking(library.info, collection)
         out = parts.about(info, version=self.bot.version, library_version=library.version)
-        await send_response(interaction, out, ephemeral=True)
+        await send_followup(interaction, out, ephemeral=True)
 
     @app_commands.command(
         name="help", description="How to ask paperbot questions.", extras={"cooldown": False}

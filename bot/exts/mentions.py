@@ -1,5 +1,6 @@
 """``@paperbot question``: answered as a reply to the message, in a channel, thread or DM.
 
+In a DM a user expects the bot to answer whatever they write, so there the mention is optional.
 Works without the privileged message-content intent because Discord always includes the content
 of a message that mentions the bot. Other bots (and the bot itself) are ignored, so two bots can
 never talk each other into a loop.
@@ -36,7 +37,12 @@ class MentionsCog(commands.Cog):
         me = self.bot.user  # type: ignore[attr-defined]
         if me is None or message.author.bot or message.author.id == me.id:
             return
-        if not any(user.id == me.id for user in message.mentions):
+        # In a direct message everything is addressed to the bot, so a question needs no
+        # mention there (and Discord includes DM content without the privileged intent).
+        # (The channel type, not ``message.guild is None``: a guild message whose guild is not
+        # cached also has no guild, and must not make the bot answer every message there.)
+        is_dm = isinstance(message.channel, discord.DMChannel)
+        if not is_dm and not any(user.id == me.id for user in message.mentions):
             return
         try:
             await self._answer(message, me.id)

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot import parts
 from bot.client import PaperBotMixin
-from bot.messages import send_followup
+from bot.messages import defer, send_followup
 from bot.views import PAGE_SIZE, SearchPager
 
 CHOICES_MAX = 25
@@ -85,7 +85,7 @@ class PapersCog(commands.Cog):
     async def paper(
         self, interaction: discord.Interaction, paper: app_commands.Range[str, 1, 300]
     ) -> None:
-        await interaction.response.defer(thinking=True)
+        await defer(interaction)
         found = await self.bot.run_blocking(resolve_paper, self.bot, paper, interaction.guild_id)
         out = parts.notice(NOT_FOUND) if found is None else parts.paper(found)
         await send_followup(interaction, out)
@@ -95,7 +95,7 @@ class PapersCog(commands.Cog):
     async def similar(
         self, interaction: discord.Interaction, paper: app_commands.Range[str, 1, 300]
     ) -> None:
-        await interaction.response.defer(thinking=True)
+        await defer(interaction)
         found = await self.bot.run_blocking(resolve_paper, self.bot, paper, interaction.guild_id)
         if found is None:
             await send_followup(interaction, parts.notice(NOT_FOUND))

@@ -8,7 +8,7 @@ from discord.ext import commands
 
 from bot import parts
 from bot.client import PaperBotMixin
-from bot.messages import send_followup
+from bot.messages import defer, send_followup
 from bot.views import PAGE_SIZE, SearchPager
 
 QUERY_MAX = 1000
@@ -27,7 +27,7 @@ class SearchCog(commands.Cog):
     ) -> None:
         from retrieval.search import EmptyQuery
 
-        await interaction.response.defer(thinking=True)
+        await defer(interaction)
         library = self.bot.require_library()
         collection = self.bot.collection_for(interaction.guild_id)
 

@@ -19,6 +19,12 @@ def message_data(body: Any) -> dict[str, Any] | None:
     return None
 
 
+def is_ephemeral(answer: dict[str, Any]) -> bool:
+    """Whether an answer (a callback body or a message) is visible to the clicker only."""
+    data = message_data(answer) or answer
+    return bool(int(data.get("flags") or 0) & (1 << 6))
+
+
 def texts(data: dict[str, Any]) -> list[str]:
     out = [data.get("content") or ""]
     for embed in data.get("embeds") or []:

@@ -4,14 +4,19 @@ sockets to the loopback Discord stand-in. Assertions are on what went over the w
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 from typing import Any
 
 import pytest
 
+from bot.runner import REJECTED_TOKEN
 from retrieval.render.markup import unrender
 from tests.bot.checks import (
     assert_no_ping,
     assert_within_limits,
+    is_ephemeral,
     message_data,
     sent_messages,
     texts,
@@ -20,13 +25,14 @@ from tests.bot.conftest import running_bot
 from tests.discord_standin import (
     CB_AUTOCOMPLETE,
     CB_DEFERRED_MESSAGE,
+    CB_DEFERRED_UPDATE,
     CB_MESSAGE,
-    CB_UPDATE,
     FLAG_EPHEMERAL,
     OP_IDENTIFY,
     OP_RESUME,
     DiscordStandIn,
 )
+from tests.paths import REPO
 
 QUESTION = "how does XPO add exploration to DPO for online RLHF?"
 MESSAGE_CONTENT_INTENT = 1 << 15
@@ -94,29 +100,36 @@ async def test_ask_is_deferred_then_answered_with_quote_and_link(bot: Any, libra
 async def test_answer_buttons_more_papers_and_show_abstract(bot: Any, library: Any) -> None:
     ix = await bot.discord.slash("ask", question=QUESTION)
     answer = await bot.discord.wait_answer(ix)
+    await assert_answer_buttons_work(bot.discord, answer, library)
+    assert_clean(bot.discord)
+
+
+async def assert_answer_buttons_work(
+    discord: DiscordStandIn, answer: dict[str, Any], library: Any
+) -> None:
+    """Click "Show abstract" and "More papers" under ``answer`` and check what comes back:
+    acknowledged once inside the window, privately, with the abstract / the next papers."""
     expected = library.ask(QUESTION)
-    abstract_id = next(
-        c["custom_id"]
-        for row in answer["components"]
-        for c in row["components"]
-        if c["label"].startswith("Show abstract")
-    )
-    click = await bot.discord.click(answer, abstract_id, user="bob")
-    shown = await bot.discord.wait_answer(click)
-    assert shown["type"] == CB_MESSAGE and shown["data"]["flags"] & FLAG_EPHEMERAL
+    ids = [c["custom_id"] for row in answer["components"] for c in row["components"]]
+    abstract_id = next(i for i in ids if i.startswith("paperbot:abstract"))
+
+    click = await discord.click(answer, abstract_id, user="bob")
+    shown = await discord.wait_answer(click)
+    assert [c.status for c in click.callbacks] == [200]
+    assert is_ephemeral(click.callbacks[0].body["data"]) and is_ephemeral(shown)
     paper = library.paper(expected.papers[0].id)
     first_sentence = paper.abstract.split(". ")[0]
-    assert " ".join(first_sentence.split()[:8]) in " ".join(
-        unescape(all_text(shown["data"])).split()
-    )
+    shown_text = " ".join(unescape(all_text(message_data(shown))).split())
+    assert " ".join(first_sentence.split()[:8]) in shown_text
+    assert "something went wrong" not in shown_text.lower()
 
-    more = await bot.discord.click(answer, "paperbot:more", user="bob")
-    page = await bot.discord.wait_answer(more)
-    assert page["data"]["flags"] & FLAG_EPHEMERAL
+    more = await discord.click(answer, "paperbot:more", user="bob")
+    page = await discord.wait_answer(more)
+    assert [c.status for c in more.callbacks] == [200]
+    assert is_ephemeral(page)
     quoted = {p.id for p in expected.papers}
     next_hits = [h for h in library.search(QUESTION, k=10) if h.id not in quoted][:5]
-    assert next_hits and next_hits[0].title.split()[0] in unescape(all_text(page["data"]))
-    assert_clean(bot.discord)
+    assert next_hits and unescape(next_hits[0].title) in unescape(all_text(message_data(page)))
 
 
 async def test_search_pages_turn_by_button_for_the_asker_only(bot: Any, library: Any) -> None:
@@ -135,9 +148,9 @@ async def test_search_pages_turn_by_button_for_the_asker_only(bot: Any, library:
     assert bot.discord.messages[int(first["id"])]["content"] == first["content"]
 
     turned = await bot.discord.click(first, "paperbot:next", user="alice")
-    update = await bot.discord.wait_answer(turned)
-    assert update["type"] == CB_UPDATE
-    page2 = bot.discord.messages[int(first["id"])]
+    page2 = await bot.discord.wait_answer(turned)
+    assert turned.callbacks[0].body["type"] == CB_DEFERRED_UPDATE  # acknowledged first
+    assert page2 is bot.discord.messages[int(first["id"])]  # the same message, edited
     assert unescape(hits[5].title) in unescape(all_text(page2))
     assert unescape(hits[0].title) not in unescape(all_text(page2))
     buttons = {c["custom_id"]: c for row in page2["components"] for c in row["components"]}
@@ -152,7 +165,7 @@ async def test_search_pages_turn_by_button_for_the_asker_only(bot: Any, library:
 async def test_buttons_are_disabled_when_the_view_times_out(
     standin: DiscordStandIn, make_settings: Any, library: Any
 ) -> None:
-    async with running_bot(standin, make_settings(), library, view_timeout=0.3):
+    async with running_bot(standin, make_settings(view_timeout=0.3), library):
         ix = await standin.slash("search", query="language models")
         first = await standin.wait_answer(ix)
         mid = int(first["id"])
@@ -190,8 +203,8 @@ async def test_paper_autocomplete_and_paper(bot: Any, library: Any) -> None:
 
 async def test_about_and_help_are_ephemeral(bot: Any) -> None:
     about = await bot.discord.wait_answer(await bot.discord.slash("about"))
-    assert about["data"]["flags"] & FLAG_EPHEMERAL
-    assert "50" in about["data"]["content"] and bot.bot.version in about["data"]["content"]
+    assert is_ephemeral(about)
+    assert "50" in about["content"] and bot.bot.version in about["content"]
     helped = await bot.discord.wait_answer(await bot.discord.slash("help"))
     assert helped["data"]["flags"] & FLAG_EPHEMERAL and "/ask" in helped["data"]["content"]
 
@@ -319,26 +332,108 @@ def test_message_data_unwraps_callbacks() -> None:
 async def test_buttons_under_a_mention_reply_answer(bot: Any, library: Any) -> None:
     await bot.discord.post_message(QUESTION, mention_bot=True)
     reply = (await bot.discord.wait_for(lambda: bot.discord.channel_messages()))[0]
-    expected = library.ask(QUESTION)
-    ids = [c["custom_id"] for row in reply["components"] for c in row["components"]]
-    abstract_id = next(i for i in ids if "abstract" in i)
-
-    click = await bot.discord.click(reply, abstract_id, user="bob")
-    shown = await bot.discord.wait_answer(click)
-    assert click.callbacks[0].status == 200
-    assert shown["data"]["flags"] & FLAG_EPHEMERAL
-    paper = library.paper(expected.papers[0].id)
-    assert " ".join(paper.abstract.split()[:8]) in " ".join(
-        unescape(all_text(shown["data"])).split()
-    )
-
-    more_id = next(i for i in ids if "more" in i)
-    more = await bot.discord.click(reply, more_id, user="bob")
-    page = await bot.discord.wait_answer(more)
-    assert more.callbacks[0].status == 200
-    assert page["data"]["flags"] & FLAG_EPHEMERAL
-    quoted = {p.id for p in expected.papers}
-    next_hits = [h for h in library.search(QUESTION, k=10) if h.id not in quoted][:5]
-    assert next_hits and unescape(next_hits[0].title) in unescape(all_text(page["data"]))
-    assert all(len(ix.callbacks) == 1 for ix in (click, more))
+    await assert_answer_buttons_work(bot.discord, reply, library)
     assert_clean(bot.discord)
+
+
+async def test_answer_is_rendered_in_the_worker_thread(
+    bot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval.render import discord_parts
+
+    threads: list[str] = []
+    original = discord_parts.answer_parts
+
+    def recording(answer: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(answer)
+
+    monkeypatch.setattr(discord_parts, "answer_parts", recording)
+    answer = await bot.discord.wait_answer(await bot.discord.slash("ask", question=QUESTION))
+    assert answer["embeds"]
+    assert threads and all(name.startswith("paperbot-index") for name in threads)
+
+
+async def test_show_abstract_failure_is_private_with_a_logged_ref(
+    bot: Any, library: Any, monkeypatch: pytest.MonkeyPatch, capture_logs: Any
+) -> None:
+    answer = await bot.discord.wait_answer(await bot.discord.slash("ask", question=QUESTION))
+
+    def broken(paper_id: str) -> Any:
+        raise RuntimeError("store vanished")
+
+    monkeypatch.setattr(library, "paper", broken)
+    click = await bot.discord.click(answer, "paperbot:abstract:1", user="bob")
+    shown = await bot.discord.wait_answer(click)
+    assert [c.status for c in click.callbacks] == [200]
+    assert is_ephemeral(click.callbacks[0].body["data"]) and is_ephemeral(shown)
+    text = message_data(shown)["content"]
+    assert "something went wrong" in text and "store vanished" not in text
+    ref = text.split("(ref ")[1].split(")")[0]
+    logged = [r for r in capture_logs.records if f"ref {ref}" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert "button paperbot:abstract:1" in logged[0].getMessage()
+
+
+async def test_direct_messages_are_answered_with_or_without_a_mention(
+    bot: Any, library: Any
+) -> None:
+    discord = bot.discord
+    mentioned = await discord.post_message(QUESTION, user="bob", mention_bot=True, dm=True)
+    reply = (await discord.wait_for(lambda: discord.channel_messages()))[0]
+    assert reply["channel_id"] == str(discord.dm_channel_id("bob"))
+    assert reply["message_reference"]["message_id"] == int(mentioned["id"])
+    assert_quotes_verbatim(reply, library, QUESTION)
+
+    plain = await discord.post_message(QUESTION, user="bob", dm=True)
+    await discord.wait_for(lambda: len(discord.channel_messages()) == 2)
+    second = discord.channel_messages()[1]
+    assert second["message_reference"]["message_id"] == int(plain["id"])
+    assert second["embeds"]
+    # In a guild channel, a message that does not mention the bot is none of its business.
+    await discord.post_message(QUESTION, user="bob")
+    await asyncio.sleep(0.3)
+    assert len(discord.channel_messages()) == 2
+    assert_clean(discord)
+
+
+async def test_run_with_a_rejected_token_is_one_line_and_exit_2(
+    standin: DiscordStandIn, library: Any, tmp_path: Any
+) -> None:
+    """``python -m bot`` as a user runs it (a real process, real logging set-up), against a
+    Discord that answers 401 to the login: one clear line, exit 2, no traceback, no token."""
+    token = "wrong-T0KEN-that-must-never-be-printed"
+    code = (
+        "import sys, yarl, discord.http as h, discord.gateway as g;"
+        "h.Route.BASE = sys.argv[1];"
+        "g.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv[2]);"
+        "from bot.__main__ import main; sys.exit(main())"
+    )
+    db = tmp_path / "lib" / "x.db"  # the `library` fixture's private copy of the store
+    assert db.exists()
+    env = {
+        **os.environ,
+        "PAPERBOT_DISCORD_TOKEN": token,
+        "PAPERBOT_DB_PATH": str(db),
+        "PAPERBOT_DATA_DIR": str(tmp_path),
+        "PYTHONPATH": str(REPO),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        standin.api_base,
+        standin.gateway_url,
+        env=env,
+        cwd=str(tmp_path),  # no stray .env is read
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = (b.decode() for b in await asyncio.wait_for(proc.communicate(), 60))
+    assert proc.returncode == 2
+    ours = [line for line in err.splitlines() if line.startswith("paperbot:")]
+    assert ours == [REJECTED_TOKEN]
+    assert "Traceback" not in out + err and "WARNING" not in err and "ERROR" not in err
+    assert token not in out + err
+    login = [r for r in standin.requests if r.path == "/users/@me"]
+    assert login and login[0].status == 401 and not standin.frames  # never reached the gateway

@@ -3,8 +3,13 @@ through the loopback stand-in so responses are checked as Discord would receive 
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
+import os
+import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,12 +46,25 @@ class FakeLibrary:
         self.fail: BaseException | None = None
         self.calls: list[str] = []
         self.threads: set[str] = set()
+        self.priorities: set[int] = set()  # OS niceness of the threads index calls ran in
+        self.delay = 0.0  # seconds each index call holds its thread (to expose overlap)
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
 
     def _enter(self, name: str) -> None:
         self.calls.append(name)
         self.threads.add(threading.current_thread().name)
+        self.priorities.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         if self.fail is not None:
             raise self.fail
+        if self.delay:
+            with self._lock:
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
+            time.sleep(self.delay)
+            with self._lock:
+                self.active -= 1
 
     def warm(self, collection: str | None = None) -> None:
         pass
@@ -117,6 +135,59 @@ async def test_index_work_runs_off_the_event_loop(fake: Any) -> None:
     assert fake.library.threads and "MainThread" not in fake.library.threads
 
 
+async def test_index_work_queues_in_the_bots_own_small_pool(fake: Any) -> None:
+    """A burst of commands does not fan out over asyncio's default pool (cpu + 4 threads): the
+    index work is GIL-bound, and every extra thread only competes with the event loop."""
+    fake.library.delay = 0.05
+    users = ["alice", "bob"]
+    burst = await asyncio.gather(
+        *(fake.discord.slash("search", query="paper", user=users[i % 2]) for i in range(4))
+    )
+    for ix in burst:
+        answer = await fake.discord.wait_answer(ix)
+        assert answer["embeds"]
+    assert fake.library.max_active == 1
+    assert fake.library.threads and all(
+        name.startswith("paperbot-index") for name in fake.library.threads
+    )
+
+
+async def test_index_threads_yield_the_cpu_to_the_event_loop(fake: Any) -> None:
+    await fake.discord.wait_answer(await fake.discord.slash("search", query="paper"))
+    loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if sys.platform.startswith("linux"):  # per-thread priorities exist on Linux only
+        assert fake.library.priorities == {min(19, loop_priority + 10)}
+    else:
+        assert fake.library.priorities == {loop_priority}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_priority
+
+
+async def test_exception_in_a_button_handler_gives_ephemeral_ref_and_traceback(
+    fake: Any, caplog: Any
+) -> None:
+    caplog.set_level(logging.ERROR, logger="paperbot")
+    first = await fake.discord.wait_answer(await fake.discord.slash("search", query="paper"))
+    before = dict(fake.discord.messages[int(first["id"])])
+    fake.library.fail = RuntimeError("pager exploded")
+    click = await fake.discord.click(first, "paperbot:next")
+    await fake.discord.wait_for(lambda: click.followups)
+    assert [c.status for c in click.callbacks] == [200]  # acknowledged once, in time
+    reply = click.followups[-1].body
+    assert reply["flags"] & FLAG_EPHEMERAL
+    assert "something went wrong" in reply["content"] and "pager exploded" not in reply["content"]
+    ref = reply["content"].split("(ref ")[1].split(")")[0]
+    logged = [r for r in caplog.records if f"ref {ref}" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
+    assert "pager exploded" in caplog.text and "Traceback" in caplog.text
+    # The results message is untouched and the bot keeps serving.
+    after = fake.discord.messages[int(first["id"])]
+    assert after["embeds"] == before["embeds"]
+    fake.library.fail = None
+    turned = await fake.discord.click(first, "paperbot:next")
+    page2 = await fake.discord.wait_answer(turned)
+    assert "Paper 5 " in page2["embeds"][0]["description"]
+
+
 async def test_empty_question_gets_a_polite_answer(fake: Any) -> None:
     answer = await fake.discord.wait_answer(await fake.discord.slash("ask", question="???"))
     assert "searchable words" in answer["content"]
@@ -167,7 +238,7 @@ async def test_paper_by_arxiv_url(fake: Any) -> None:
 
 async def test_about_shows_collection_count_date_version(fake: Any) -> None:
     about = await fake.discord.wait_answer(await fake.discord.slash("about"))
-    text = about["data"]["content"]
+    text = about["content"]
     assert "`default`" in text and "40" in text and "<t:" in text and fake.bot.version in text
 
 

@@ -127,7 +127,8 @@ class Interaction:
     fired_at: float
     callbacks: list[RecordedRequest] = field(default_factory=list)
     followups: list[RecordedRequest] = field(default_factory=list)
-    original_id: int | None = None  # the message the callback created (or deferred)
+    edits: list[RecordedRequest] = field(default_factory=list)  # PATCHes through the token
+    original_id: int | None = None  # the message the callback created, deferred, or updates
 
     @property
     def acked_at(self) -> float | None:
@@ -153,6 +154,7 @@ class DiscordStandIn:
         self.guild_id = P.snowflake()
         self.channel_id = P.snowflake()
         self.users: dict[str, dict[str, Any]] = {}
+        self._dm_channels: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
         self.frames: list[GatewayFrame] = []
         self.sessions: dict[str, Session] = {}
@@ -388,23 +390,31 @@ class DiscordStandIn:
         data = {"custom_id": custom_id, "component_type": 2}
         return await self.fire(IX_COMPONENT, data, user=user, message=current)
 
+    def dm_channel_id(self, user: str) -> int:
+        """The id of the direct-message channel between ``user`` and the bot."""
+        if user not in self._dm_channels:
+            self._dm_channels[user] = P.snowflake()
+        return self._dm_channels[user]
+
     async def post_message(
-        self, content: str, *, user: str = "alice", mention_bot: bool = False
+        self, content: str, *, user: str = "alice", mention_bot: bool = False, dm: bool = False
     ) -> dict[str, Any]:
         """A user posts ``content`` in the channel (MESSAGE_CREATE). With ``mention_bot`` the
-        message mentions the bot, as ``<@bot id> content`` with the bot in ``mentions``."""
+        message mentions the bot, as ``<@bot id> content`` with the bot in ``mentions``. With
+        ``dm`` it is a direct message to the bot instead: no guild, no member."""
         author = self.users[user]
         mentions = [self.bot_user] if mention_bot else []
         text = f"<@{self.application_id}> {content}" if mention_bot else content
         msg = P.message(
             message_id=P.snowflake(),
-            channel_id=self.channel_id,
-            guild_id=self.guild_id,
+            channel_id=self.dm_channel_id(user) if dm else self.channel_id,
+            guild_id=None if dm else self.guild_id,
             author=author,
             content=text,
             mentions=mentions,
         )
-        msg["member"] = {k: v for k, v in self._member_of(author).items() if k != "user"}
+        if not dm:
+            msg["member"] = {k: v for k, v in self._member_of(author).items() if k != "user"}
         self.messages[int(msg["id"])] = msg
         await self.dispatch("MESSAGE_CREATE", msg, shard_id=self._shard_of(self.guild_id))
         return msg
@@ -422,12 +432,16 @@ class DiscordStandIn:
             cb_type = (ix.callbacks[0].body or {}).get("type")
             if cb_type in (CB_MESSAGE, CB_UPDATE, CB_AUTOCOMPLETE):
                 return ix.callbacks[0].body
+            if cb_type == CB_DEFERRED_UPDATE:  # answered by editing the component's message
+                if ix.edits and ix.original_id is not None:
+                    return self.messages.get(ix.original_id)
+                return ix.followups[0].body if ix.followups else None
             if ix.original_id is not None:
                 original = self.messages.get(ix.original_id)
                 if original is not None and not original["flags"] & FLAG_LOADING:
                     return original
-            if cb_type == CB_DEFERRED_UPDATE and ix.followups:
-                return ix.followups[0].body
+                if original is not None and original.get("deleted") and ix.followups:
+                    return ix.followups[-1].body  # loading message deleted, answer sent apart
             return None
 
         return await self.wait_for(answered, timeout)
@@ -662,10 +676,11 @@ class DiscordStandIn:
         channel_id: int | None = None,
         reference: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        channel_id = channel_id or self.channel_id
         msg = P.message(
             message_id=P.snowflake(),
-            channel_id=channel_id or self.channel_id,
-            guild_id=self.guild_id,
+            channel_id=channel_id,
+            guild_id=None if channel_id in self._dm_channels.values() else self.guild_id,
             author=self.bot_user,
             content=data.get("content") or "",
             embeds=data.get("embeds") or [],
@@ -722,11 +737,14 @@ class DiscordStandIn:
             msg = self._new_message(ix, {}, flags=flags | FLAG_LOADING)
             ix.original_id = int(msg["id"])
             resource = msg
-        elif cb_type == CB_UPDATE and ix.payload.get("message"):
+        elif cb_type in (CB_UPDATE, CB_DEFERRED_UPDATE) and ix.payload.get("message"):
+            # For a component, "@original" is the message the component is on.
             msg = self.messages.get(int(ix.payload["message"]["id"]))
             if msg is not None:
-                self._apply_edit(msg, data)
-                resource = msg
+                ix.original_id = int(msg["id"])
+                if cb_type == CB_UPDATE:
+                    self._apply_edit(msg, data)
+                    resource = msg
         interaction = {
             "id": str(ix.id),
             "type": ix.type,
@@ -756,7 +774,11 @@ class DiscordStandIn:
         ix.followups.append(record)
         data = body or {}
         original = self.messages.get(ix.original_id) if ix.original_id else None
-        if original is not None and original["flags"] & FLAG_LOADING:
+        if (
+            original is not None
+            and original["flags"] & FLAG_LOADING
+            and not original.get("deleted")
+        ):
             # Discord: the first followup after a "thinking" defer replaces the loading message.
             self._apply_edit(original, data)
             msg = original
@@ -785,8 +807,9 @@ class DiscordStandIn:
     ) -> web.Response:
         ix = self._ix_for(token)
         msg = self._resolve_wh_message(ix, mid) if ix else None
-        if msg is None:
+        if ix is None or msg is None or msg.get("deleted"):
             return json_response({"message": "Unknown Message", "code": 10008}, 404)
+        ix.edits.append(request[RECORD])
         self._apply_edit(msg, body or {})
         return json_response(msg)
 

@@ -12,7 +12,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.discord_standin import OP_IDENTIFY, OP_RESUME, DiscordStandIn
+from tests.discord_standin import OP_IDENTIFY, OP_RESUME, DiscordStandIn, Interaction
 
 
 @pytest.fixture
@@ -114,3 +114,49 @@ async def test_dropped_socket_is_resumed_with_session_and_seq(standin: DiscordSt
         replies = await standin.wait_for(lambda: standin.channel_messages())
         assert replies[0]["content"] == "pong"
         assert len([f for f in standin.frames if f.op == OP_IDENTIFY]) == 1
+
+
+async def _post_callback(standin: DiscordStandIn, ix: Interaction, body: dict) -> int:
+    url = f"{standin.api_base}/interactions/{ix.id}/{ix.token}/callback"
+    async with aiohttp.ClientSession() as session, session.post(url, json=body) as resp:
+        if resp.status != 204:
+            assert resp.headers["Content-Type"] == "application/json"
+            payload = await resp.json()
+            assert resp.status != 400 or payload["code"] == 40060
+        return resp.status
+
+
+async def test_second_initial_response_is_rejected_like_discord(standin: DiscordStandIn) -> None:
+    async with client_on(standin):
+        ix = await standin.slash("nothing-registered")  # the client ignores it; we answer by hand
+        assert await _post_callback(standin, ix, {"type": 5}) == 204
+        again = await _post_callback(standin, ix, {"type": 4, "data": {"content": "x"}})
+        assert again == 400  # "Interaction has already been acknowledged." (code 40060)
+        assert len(ix.callbacks) == 1
+
+
+async def test_deferred_update_then_edit_original_edits_the_components_message(
+    standin: DiscordStandIn,
+) -> None:
+    async with client_on(standin):
+        await standin.post_message("hello", mention_bot=True)
+        (reply,) = await standin.wait_for(lambda: standin.channel_messages())
+        ix = await standin.click(reply, "some-button")
+        assert await _post_callback(standin, ix, {"type": 6}) == 204
+        url = f"{standin.api_base}/webhooks/{standin.application_id}/{ix.token}/messages/@original"
+        async with (
+            aiohttp.ClientSession() as session,
+            session.patch(url, json={"content": "edited"}) as resp,
+        ):
+            assert resp.status == 200
+        answer = await standin.wait_answer(ix)
+        assert answer["id"] == reply["id"] and answer["content"] == "edited"
+
+
+async def test_direct_message_is_answered_in_the_dm_channel(standin: DiscordStandIn) -> None:
+    async with client_on(standin):
+        await standin.post_message("hi in private", user="bob", mention_bot=True, dm=True)
+        (reply,) = await standin.wait_for(lambda: standin.channel_messages())
+    assert reply["content"] == "pong"
+    assert reply["channel_id"] == str(standin.dm_channel_id("bob"))
+    assert "guild_id" not in reply

@@ -112,8 +112,12 @@ def test_sparse_and_okapi_serve_the_same_answers(tmp_path: Path) -> None:
 
 
 def test_guild_collection_is_searched_beside_the_shared_one(library: Library) -> None:
-    own = Paper(id="g-1", title="Wombat burrow acoustics",
-                abstract="We record wombat burrows. Acoustics reveal tunnel shape.", source="t")
+    own = Paper(
+        id="g-1",
+        title="Wombat burrow acoustics",
+        abstract="We record wombat burrows. Acoustics reveal tunnel shape.",
+        source="t",
+    )
     library.add_papers([own], "guild-42")
     scope = ("default", "guild-42")
     assert library.search("wombat burrow acoustics", k=1, collection=scope)[0].id == "g-1"
