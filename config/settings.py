@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     title_weight: int = Field(default=3, ge=0, le=10, description="Title counted this often.")
     bm25_idf: Literal["okapi", "lucene", "atire"] = "atire"
     top_k: int = Field(default=10, ge=1, le=100)
+    drop_question_words: bool = Field(
+        default=False,
+        description="Drop topic-less question words (which, paper, ...) from questions only.",
+    )
 
     # --- answers -----------------------------------------------------------------------------
     answer_papers: int = Field(default=3, ge=1, le=5)

@@ -138,8 +138,16 @@ class Library:
 
             store.upsert(bundled_papers(), settings.collection)
             log.info("created %s with the bundled corpus", path)
+        from retrieval.stopwords import QUESTION_WORDS
+
+        tokenizer = (
+            Tokenizer(query_stopwords=QUESTION_WORDS)
+            if settings.drop_question_words
+            else default_tokenizer()
+        )
         return cls(
             store,
+            tokenizer=tokenizer,
             params=BM25Params(
                 k1=settings.bm25_k1,
                 b=settings.bm25_b,

@@ -23,7 +23,7 @@ from functools import lru_cache
 
 import Stemmer
 
-from retrieval.stopwords import ENGLISH_STOPWORDS, QUESTION_WORDS
+from retrieval.stopwords import ENGLISH_STOPWORDS
 
 # A word: letters/digits, optionally joined by - / ' . , into one raw word (GPT-4, 49.7,
 # co-citations, results.The), optionally starred (Q*, Q^{\star}, Q^*). Matched on the original
@@ -62,14 +62,16 @@ def _make_stemmer(stemmer: str | StemFn | None) -> StemFn | None:
 class Tokenizer:
     """Turns text into index terms; stopwords and stemmer are injectable (as in bm25s).
 
-    ``query_stopwords`` are extra words dropped only from questions (see ``QUESTION_WORDS``).
+    ``query_stopwords`` are extra words dropped only from questions (``QUESTION_WORDS`` is the
+    list we measured; off by default because it measured no better, see
+    bench/bench_question_words.py).
     """
 
     def __init__(
         self,
         stopwords: Iterable[str] | None = ENGLISH_STOPWORDS,
         stemmer: str | StemFn | None = "english",
-        query_stopwords: Iterable[str] = QUESTION_WORDS,
+        query_stopwords: Iterable[str] = (),
     ) -> None:
         self.stopwords = frozenset(stopwords or ())
         self.query_stopwords = frozenset(query_stopwords) | self.stopwords

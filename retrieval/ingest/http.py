@@ -48,6 +48,19 @@ DEFAULT_USER_AGENT = (
     f"<=1 req/3s to arXiv) httpx/{httpx.__version__}"
 )
 
+
+def user_agent(contact: str | None = None) -> str:
+    """The User-Agent, with the operator's contact (an email or URL) when configured.
+
+    arXiv asks bulk clients to identify themselves with a way to reach them, so a harvest that
+    misbehaves gets an email rather than a ban. Control characters are dropped: a header value
+    must stay one line.
+    """
+    clean = " ".join("".join(ch for ch in (contact or "") if ch.isprintable()).split())
+    if not clean:
+        return DEFAULT_USER_AGENT
+    return DEFAULT_USER_AGENT.replace(") httpx/", f"; +{clean}) httpx/", 1)
+
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 # Hugging Face: `RateLimit: "api";r=0;t=55` (remaining, seconds to reset). Also accept the older
@@ -170,6 +183,7 @@ class PoliteClient:
         default_host: HostPolicy | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         headers: Mapping[str, str] | None = None,
+        host_headers: Mapping[str, Mapping[str, str]] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -181,6 +195,9 @@ class PoliteClient:
         self.retry = retry or RetryPolicy()
         self._host_policies = {k.lower(): v for k, v in (hosts or {}).items()}
         self._default_host = default_host or HostPolicy()
+        # Headers for one host only (``host_key`` form), e.g. the Hugging Face token, which must
+        # never travel to arXiv or anywhere a redirect might lead. Values are never logged.
+        self._host_headers = {k.lower(): dict(v) for k, v in (host_headers or {}).items()}
         self._gates: dict[str, _HostGate] = {}
         self._sleep = sleep
         self._clock = clock
@@ -299,7 +316,11 @@ class PoliteClient:
     ) -> httpx.Response:
         """GET with the full policy. Returns a 2xx response whose body has been read."""
         request = describe("GET", url, params)
-        gate = self._gate(host_key(url))
+        key = host_key(url)
+        gate = self._gate(key)
+        extra = self._host_headers.get(key)
+        if extra:
+            headers = {**extra, **(headers or {})}
         start = self._clock()
         deadline: float | None = None
         attempt = 0
@@ -390,6 +411,7 @@ def client_for(
     transport: httpx.AsyncBaseTransport | None = None,
     user_agent: str = DEFAULT_USER_AGENT,
     default_host: HostPolicy | None = None,
+    host_headers: Mapping[str, Mapping[str, str]] | None = None,
     **kwargs: Any,
 ) -> PoliteClient:
     """A client where each URL in ``slow_hosts`` gets one connection and its min interval."""
@@ -404,5 +426,6 @@ def client_for(
         default_host=default_host,
         transport=transport,
         user_agent=user_agent,
+        host_headers={host_key(url): h for url, h in (host_headers or {}).items()},
         **kwargs,
     )

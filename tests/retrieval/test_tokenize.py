@@ -45,10 +45,14 @@ def test_acronym_plural_only_for_upper_case(tok: Tokenizer) -> None:
     assert tok.terms("bus") != tok.terms("bu")  # lower-case words keep their s for the stemmer
 
 
-def test_query_terms_drop_question_words_only_on_query_side(tok: Tokenizer) -> None:
+def test_query_terms_drop_question_words_only_on_query_side() -> None:
+    from retrieval.stopwords import QUESTION_WORDS
+
+    tok = Tokenizer(query_stopwords=QUESTION_WORDS)
     question = "Which paper segments text without punctuation?"
     assert tok.query_terms(question) == ["segment", "text", "without", "punctuat"]
     assert "paper" in tok.terms(question)
+    assert default_tokenizer().query_terms(question) == default_tokenizer().terms(question)
 
 
 def test_spans_point_into_the_original_text(tok: Tokenizer) -> None:
