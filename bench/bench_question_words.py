@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.scifact import corpus_rows, evaluate, qrels, queries
+from bench.scifact import default_params, scifact_run
 from config import Settings
-from retrieval.index import BM25Index, BM25Params, IndexMeta, build_postings
 from retrieval.search import Library
 from retrieval.stopwords import QUESTION_WORDS
 from retrieval.tokenize import Tokenizer
@@ -29,27 +27,11 @@ def _jsonl(name: str) -> list[dict]:
 
 
 def main() -> None:
-    settings = Settings()
-    params = BM25Params(
-        k1=settings.bm25_k1,
-        b=settings.bm25_b,
-        title_weight=settings.title_weight,
-        idf=settings.bm25_idf,
-    )
-    rows = list(corpus_rows())
-    ids = [r[0] for r in rows]
+    params = default_params()
     dev, off = _jsonl("dev_questions.jsonl"), _jsonl("offtopic_questions.jsonl")
     for drop in (False, True):
         tok = Tokenizer(query_stopwords=QUESTION_WORDS if drop else ())
-        postings, pks = build_postings(
-            ((i, r[1], r[2]) for i, r in enumerate(rows)), tok, title_weight=params.title_weight
-        )
-        index = BM25Index(
-            postings, pks, params, IndexMeta("s", 0, datetime.now(UTC), "b"), engine="sparse"
-        )
-        text, train = queries(), qrels("train")
-        run = {q: [ids[p] for p, _ in index.search(tok.query_terms(text[q]), 100)] for q in train}
-        scifact = evaluate(run, train)["ndcg@10"]
+        scifact = scifact_run(tok, params, "train")["ndcg@10"]
         with tempfile.TemporaryDirectory() as tmp:
             library = Library.open(Settings(db_path=Path(tmp) / "s.db"))
             library.tokenizer = tok

@@ -10,11 +10,9 @@ once) on our tokenizer, and a naive lower-cased whitespace split.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
-from bench.scifact import corpus_rows, evaluate, qrels, queries
-from config import Settings
-from retrieval.index import BM25Index, BM25Params, IndexMeta, build_postings
+from bench.scifact import default_params, scifact_run
+from retrieval.index import BM25Params
 from retrieval.tokenize import Tokenizer, default_tokenizer
 
 
@@ -37,30 +35,11 @@ class _Whitespace(Tokenizer):
 
 
 def run(tokenizer: Tokenizer, params: BM25Params, split: str) -> dict[str, float]:
-    rows = list(corpus_rows())
-    ids = [r[0] for r in rows]
-    postings, pks = build_postings(
-        ((i, r[1], r[2]) for i, r in enumerate(rows)), tokenizer, title_weight=params.title_weight
-    )
-    index = BM25Index(
-        postings, pks, params, IndexMeta("scifact", 0, datetime.now(UTC), "bench"), engine="sparse"
-    )
-    text = queries()
-    judged = qrels(split)
-    ranked = {
-        q: [ids[p] for p, _ in index.search(tokenizer.query_terms(text[q]), 100)] for q in judged
-    }
-    return evaluate(ranked, judged)
+    return scifact_run(tokenizer, params, split)
 
 
 def main() -> None:
-    settings = Settings()
-    tuned = BM25Params(
-        k1=settings.bm25_k1,
-        b=settings.bm25_b,
-        title_weight=settings.title_weight,
-        idf=settings.bm25_idf,
-    )
+    tuned = default_params()
     started = time.perf_counter()
     lines = [
         ("paperbot defaults " + str(tuned), default_tokenizer(), tuned),

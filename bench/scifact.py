@@ -64,3 +64,33 @@ def evaluate(
         "ndcg@10": sum(ndcg_at(run.get(q, []), rel, 10) for q, rel in judged.items()) / n,
         "recall@100": sum(recall_at(run.get(q, []), rel, 100) for q, rel in judged.items()) / n,
     }
+
+
+def scifact_run(tokenizer, params, split: str) -> dict[str, float]:
+    """nDCG@10 and Recall@100 of the sparse engine over SciFact for one split's judged queries."""
+    from datetime import UTC, datetime
+
+    from retrieval.index import BM25Index, IndexMeta, build_postings
+
+    rows = list(corpus_rows())
+    ids = [r[0] for r in rows]
+    postings, pks = build_postings(
+        ((i, r[1], r[2]) for i, r in enumerate(rows)), tokenizer, title_weight=params.title_weight
+    )
+    meta = IndexMeta("scifact", 0, datetime.now(UTC), "bench")
+    index = BM25Index(postings, pks, params, meta, engine="sparse")
+    text = queries()
+    judged = qrels(split)
+    ranked = {
+        q: [ids[p] for p, _ in index.search(tokenizer.query_terms(text[q]), 100)] for q in judged
+    }
+    return evaluate(ranked, judged)
+
+
+def default_params():
+    """The shipped BM25 settings (config defaults, tuned on train)."""
+    from config import Settings
+    from retrieval.index import BM25Params
+
+    s = Settings()
+    return BM25Params(k1=s.bm25_k1, b=s.bm25_b, title_weight=s.title_weight, idf=s.bm25_idf)

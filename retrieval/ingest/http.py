@@ -61,6 +61,7 @@ def user_agent(contact: str | None = None) -> str:
         return DEFAULT_USER_AGENT
     return DEFAULT_USER_AGENT.replace(") httpx/", f"; +{clean}) httpx/", 1)
 
+
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 # Hugging Face: `RateLimit: "api";r=0;t=55` (remaining, seconds to reset). Also accept the older

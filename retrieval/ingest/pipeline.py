@@ -28,7 +28,8 @@ from retrieval.ingest.arxiv_api import ArxivAPI
 from retrieval.ingest.common import dedupe_newest, merge_with_stored
 from retrieval.ingest.errors import NotFound
 from retrieval.ingest.hf import Batch, HuggingFacePapers, dates_between
-from retrieval.ingest.http import DEFAULT_USER_AGENT, PoliteClient, RetryPolicy, client_for
+from retrieval.ingest.http import PoliteClient, RetryPolicy, client_for
+from retrieval.ingest.http import user_agent as make_user_agent
 from retrieval.ingest.oai import HarvestParams, OAIHarvester, Spool, SpoolState, temporary_spool
 from retrieval.papers import Paper
 
@@ -48,24 +49,53 @@ class Fetched:
     notes: list[str] = field(default_factory=list)
 
 
+def retry_policy(settings: Settings, *, total_timeout: float | None = None) -> RetryPolicy:
+    """The retry policy the settings describe (``total_timeout`` may shorten the budget)."""
+    budget = settings.http_total_timeout
+    if total_timeout is not None:
+        budget = min(budget, total_timeout)
+    return RetryPolicy(
+        max_attempts=settings.http_max_attempts,
+        total_timeout=budget,
+        max_wait=min(settings.http_max_wait, budget) if total_timeout else settings.http_max_wait,
+    )
+
+
+def hf_headers(settings: Settings) -> dict[str, str]:
+    """``Authorization`` for Hugging Face when a token is configured (higher rate limits).
+
+    Sent to the Hugging Face host only (see ``PoliteClient(host_headers=...)``); the value is
+    never logged: request descriptions in errors and logs carry the URL, not the headers.
+    """
+    token = settings.hf_token.get_secret_value().strip() if settings.hf_token else ""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def make_client(
     settings: Settings,
     *,
     retry: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    user_agent: str = DEFAULT_USER_AGENT,
+    user_agent: str | None = None,
     **kwargs: Any,
 ) -> PoliteClient:
-    """The shared client: arXiv API and OAI hosts get one connection and ``arxiv_min_interval``."""
+    """The shared client, configured from the settings.
+
+    arXiv API and OAI hosts get one connection and ``arxiv_min_interval``; retries follow
+    ``http_max_attempts`` / ``http_total_timeout`` / ``http_max_wait`` unless ``retry`` is given;
+    the User-Agent carries ``http_contact``; Hugging Face requests carry ``hf_token``.
+    """
+    headers = hf_headers(settings)
     return client_for(
         timeout=settings.http_timeout,
         slow_hosts={
             settings.arxiv_api_url: settings.arxiv_min_interval,
             settings.arxiv_oai_url: settings.arxiv_min_interval,
         },
-        retry=retry,
+        retry=retry or retry_policy(settings),
         transport=transport,
-        user_agent=user_agent,
+        user_agent=user_agent or make_user_agent(settings.http_contact),
+        host_headers={settings.hf_base_url: headers} if headers else None,
         **kwargs,
     )
 
