@@ -29,8 +29,13 @@ from discord.ext import commands
 from bot.cooldown import UserCooldown
 
 if TYPE_CHECKING:
+    import httpx
+
+    from bot.adding import PaperAdder
+    from bot.state import BotState
     from config.settings import Settings
-    from retrieval.search import Library
+    from retrieval.ingest.http import PoliteClient, RetryPolicy
+    from retrieval.search import Library, Scope
 
 _log = logging.getLogger("paperbot.bot")
 
@@ -41,6 +46,8 @@ EXTENSIONS = (
     "bot.exts.papers",
     "bot.exts.info",
     "bot.exts.mentions",
+    "bot.exts.add",
+    "bot.exts.daily",
 )
 
 T = TypeVar("T")
@@ -113,7 +120,12 @@ class PaperBotMixin:
     cooldowns: UserCooldown
     view_timeout: float
     version: str
+    state: BotState
+    ingest_retry: RetryPolicy | None
+    ingest_transport: httpx.AsyncBaseTransport | None
     _index_pool: ThreadPoolExecutor
+    _ingest_http: PoliteClient | None
+    _adder: PaperAdder | None
 
     def _init_paperbot(
         self,
@@ -122,12 +134,23 @@ class PaperBotMixin:
         view_timeout: float | None,
         index_workers: int,
         index_niceness: int,
+        ingest_retry: RetryPolicy | None = None,
+        ingest_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        from bot.state import BotState, default_state_path
+
         self.settings = settings
         self.library = library
         self.cooldowns = UserCooldown(settings.cooldown_rate, settings.cooldown_seconds)
         self.view_timeout = settings.view_timeout if view_timeout is None else view_timeout
         self.version = paperbot_version()
+        self.state = BotState(settings.bot_state_path or default_state_path(settings.store_path))
+        # ``ingest_retry``/``ingest_transport`` let tests and benchmarks make retries fast or
+        # plug in a transport; production takes the retry policy from the settings.
+        self.ingest_retry = ingest_retry
+        self.ingest_transport = ingest_transport
+        self._ingest_http = None
+        self._adder = None
         # A small pool of its own rather than asyncio's default one (cpu + 4 threads, shared with
         # DNS lookups): index work is CPU-bound Python, so extra threads add no throughput, only
         # contention for the GIL with the event-loop thread, which then stalls the heartbeat and
@@ -155,12 +178,46 @@ class PaperBotMixin:
             raise RuntimeError("this bot was created without a Library (sync-only)")
         return self.library
 
-    def collection_for(self, guild_id: int | None) -> str | None:
-        """The collection a guild's questions search. ``None`` means the configured default.
+    def collection_for(self, guild_id: int | None) -> Scope:
+        """What a question asked in ``guild_id`` searches: the shared collection plus the
+        guild's own (``guild-<id>``, filled by ``/add``); in a DM, the shared collection only.
 
-        One place to change when guilds get their own collections (per-guild ``/add``).
+        The guild's papers are scored on the shared collection's statistics, so one ranked list
+        comes back. A guild that never added anything costs nothing (its collection is empty).
         """
-        return None
+        if guild_id is None:
+            return None
+        from bot.adding import guild_collection
+
+        return (self.settings.collection, guild_collection(guild_id))
+
+    def ingest_http(self) -> PoliteClient:
+        """The HTTP client for ``/add`` (created on first use, closed with the bot).
+
+        One client for the bot's lifetime, so arXiv's one-request-every-3-s spacing holds across
+        users. Its time budget is ``add_timeout`` split between Hugging Face and the arXiv
+        fallback, so a hung upstream still leaves time to try the other.
+        """
+        if self._ingest_http is None:
+            from retrieval.ingest.pipeline import make_client, retry_policy
+
+            retry = self.ingest_retry or retry_policy(
+                self.settings, total_timeout=self.settings.add_timeout / 2
+            )
+            self._ingest_http = make_client(
+                self.settings, retry=retry, transport=self.ingest_transport
+            )
+        return self._ingest_http
+
+    def paper_adder(self) -> PaperAdder:
+        """The shared :class:`bot.adding.PaperAdder` (``/add`` and watched-channel links)."""
+        if self._adder is None:
+            from bot.adding import PaperAdder
+
+            self._adder = PaperAdder(
+                self.require_library(), self.settings, self.ingest_http, self.run_blocking
+            )
+        return self._adder
 
     async def run_blocking(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run index work in a worker thread so the gateway heartbeat and other users never wait."""
@@ -170,6 +227,10 @@ class PaperBotMixin:
 
     async def close(self) -> None:
         await super().close()  # type: ignore[misc]
+        if self._ingest_http is not None:
+            with contextlib.suppress(Exception):
+                await self._ingest_http.aclose()
+            self._ingest_http = None
         # Running queries finish in their threads; queued ones are dropped (nobody awaits them).
         self._index_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -190,10 +251,20 @@ class PaperBot(PaperBotMixin, commands.Bot):
         view_timeout: float | None = None,
         index_workers: int = INDEX_WORKERS,
         index_niceness: int = INDEX_NICENESS,
+        ingest_retry: RetryPolicy | None = None,
+        ingest_transport: httpx.AsyncBaseTransport | None = None,
         **options: Any,
     ) -> None:
         super().__init__(**_bot_options(intents, options))
-        self._init_paperbot(settings, library, view_timeout, index_workers, index_niceness)
+        self._init_paperbot(
+            settings,
+            library,
+            view_timeout,
+            index_workers,
+            index_niceness,
+            ingest_retry,
+            ingest_transport,
+        )
 
 
 class ShardedPaperBot(PaperBotMixin, commands.AutoShardedBot):
@@ -208,11 +279,21 @@ class ShardedPaperBot(PaperBotMixin, commands.AutoShardedBot):
         view_timeout: float | None = None,
         index_workers: int = INDEX_WORKERS,
         index_niceness: int = INDEX_NICENESS,
+        ingest_retry: RetryPolicy | None = None,
+        ingest_transport: httpx.AsyncBaseTransport | None = None,
         **options: Any,
     ) -> None:
         options.setdefault("shard_count", settings.discord_shards)
         super().__init__(**_bot_options(intents, options))
-        self._init_paperbot(settings, library, view_timeout, index_workers, index_niceness)
+        self._init_paperbot(
+            settings,
+            library,
+            view_timeout,
+            index_workers,
+            index_niceness,
+            ingest_retry,
+            ingest_transport,
+        )
 
 
 def _bot_options(intents: discord.Intents | None, options: dict[str, Any]) -> dict[str, Any]:
@@ -243,8 +324,9 @@ def create_bot(
     ``settings`` unless ``open_library`` is false (``paperbot sync`` needs only the command tree).
     ``options`` go to the bot: ``view_timeout`` (default ``settings.view_timeout``),
     ``index_workers`` (threads for index work, default 1), ``index_niceness`` (their lower CPU
-    priority on Linux, default 10, 0 to keep it equal) and discord.py's own (e.g.
-    ``guild_ready_timeout``).
+    priority on Linux, default 10, 0 to keep it equal), ``ingest_retry`` / ``ingest_transport``
+    (the ``/add`` HTTP client's retry policy and transport, for tests) and discord.py's own
+    (e.g. ``guild_ready_timeout``).
     """
     if library is None and open_library:
         from retrieval.search import Library

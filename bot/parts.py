@@ -46,17 +46,52 @@ def notice(message: str) -> Outgoing:
     return text(message)
 
 
-def about(info: CollectionInfo, *, version: str, library_version: str) -> Outgoing:
+def about(
+    info: CollectionInfo,
+    *,
+    version: str,
+    library_version: str,
+    guild_papers: int | None = None,
+    watching: bool = False,
+    daily: str | None = None,
+) -> Outgoing:
+    """``info`` is the shared collection; ``guild_papers`` this server's own (None in a DM)."""
     when = _date(info.indexed_at)
     lines = [
         "**paperbot** answers questions with verbatim quotes from paper abstracts.",
-        f"Collection: `{info.name}`",
-        f"Papers: {info.paper_count:,}",
-        f"Index built: {when}",
-        f"Version: {version}"
-        + (f" (retrieval {library_version})" if library_version != version else ""),
+        f"Shared collection: `{info.name}` · {info.paper_count:,} papers",
     ]
+    if guild_papers is not None:
+        lines.append(
+            f"This server's own papers: {guild_papers:,} (added with `/add`; searched together "
+            "with the shared collection)"
+        )
+        lines.append(
+            "Paper links in this channel: "
+            + ("captured (messages that mention me)" if watching else "not captured (`/watch`)")
+        )
+    lines.append(f"Index built: {when}")
+    if daily:
+        lines.append(f"Daily Hugging Face refresh: {daily}")
+    lines.append(
+        f"Version: {version}"
+        + (f" (retrieval {library_version})" if library_version != version else "")
+    )
     return text("\n".join(lines))
+
+
+ADDED = "Added to this server's collection ({count:,} papers). It's answerable now: try `/ask`."
+ALREADY_HERE = "Already in this server's collection, so it's answerable here with `/ask`."
+ALREADY_SHARED = (
+    "Already in the shared collection, so it's answerable here with `/ask`; nothing to add."
+)
+
+
+def added(p: Paper, status: str, count: int) -> Outgoing:
+    """The reply to ``/add``: a status line over the paper card."""
+    line = {"added": ADDED, "already_here": ALREADY_HERE, "already_shared": ALREADY_SHARED}[status]
+    card = _renderer().paper_parts(p)
+    return prepare({"content": line.format(count=count), "embeds": list(card.embeds)})
 
 
 def _date(value: datetime | None) -> str:
@@ -71,7 +106,9 @@ HELP_TEXT = """\
 • `/search query` – ranked titles, 5 per page.
 • `/paper paper` – one paper: abstract, authors, date, links (start typing for suggestions).
 • `/similar paper` – papers like a given one.
-• `/about` – what collection I search and how big it is.
+• `/about` – what I search and how big it is.
+• `/add paper` – add an arXiv paper (id, arXiv or Hugging Face link) to this server's collection.
+• `/watch enabled` – add papers linked here in messages that mention me (both: Manage Server).
 You can also mention me with a question: @paperbot how does DPO compare to PPO?"""
 
 MENTION_HELP = (

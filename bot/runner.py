@@ -81,6 +81,9 @@ def run_bot(settings: Settings, *, stderr: TextIO | None = None) -> int:
         print(MISSING_TOKEN, file=err)
         return EXIT_TOKEN
     install_redaction(token)
+    hf_token = settings.hf_token.get_secret_value().strip() if settings.hf_token else ""
+    if hf_token:  # never logged anyway (only URLs are); redacted too, in case a library echoes it
+        install_redaction(hf_token)
     logging.getLogger().setLevel(settings.log_level.upper())
     try:
         bot = create_bot(settings)

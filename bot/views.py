@@ -19,7 +19,7 @@ from bot.messages import Outgoing, defer, send_followup
 
 if TYPE_CHECKING:
     from bot.client import PaperBotMixin
-    from retrieval.search import Hit
+    from retrieval.search import Hit, Scope
 
 _log = logging.getLogger("paperbot.bot.views")
 
@@ -76,7 +76,7 @@ class AnswerView(_BaseView):
         question: str,
         shown_ids: Sequence[str],
         abstract_ids: Sequence[str],
-        collection: str | None,
+        collection: Scope,
     ) -> None:
         super().__init__(bot)
         self.question = question

@@ -76,6 +76,49 @@ class Settings(BaseSettings):
     hf_token: SecretStr | None = None
     arxiv_min_interval: float = Field(default=3.0, ge=0)
 
+    # --- guild features ----------------------------------------------------------------------
+    add_roles: str = Field(
+        default="",
+        max_length=2000,
+        description="Comma-separated role names or ids whose members may use /add and /watch "
+        "(besides anyone with Manage Server).",
+    )
+    add_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds /add may spend fetching a paper, retries included (capped by "
+        "http_total_timeout).",
+    )
+    guild_max_papers: int = Field(
+        default=5000,
+        ge=0,
+        description="Most papers one server's own collection may hold (0: no limit).",
+    )
+    links_per_message: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Most paper links taken from one message in a watched channel.",
+    )
+    daily_refresh_time: str | None = Field(
+        default=None,
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="UTC time (HH:MM) to fetch Hugging Face daily papers into the shared "
+        "collection every day; unset: no refresh.",
+    )
+    daily_refresh_backfill_days: int = Field(
+        default=7,
+        ge=1,
+        le=60,
+        description="After downtime, the daily refresh catches up at most this many days.",
+    )
+    bot_state_path: Path | None = Field(
+        default=None,
+        description="The bot's small state file (watched channels, last daily refresh); "
+        "default <store>.bot.json beside the store.",
+    )
+
     @property
     def store_path(self) -> Path:
         """The SQLite file: ``db_path`` when set, else ``<data_dir>/paperbot.db``."""

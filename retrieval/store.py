@@ -356,6 +356,17 @@ class PaperStore:
                 found[row[0]] = (row[1], row[2], row[3])
         return [found[pk] for pk in chunk if pk in found]
 
+    def collections_of(self, paper_id: str) -> set[str]:
+        """The collections holding a paper (one index seek by the paper's key)."""
+        return {
+            row[0]
+            for row in self._conn().execute(
+                "SELECT c.collection FROM papers p JOIN collection_papers c ON c.pk = p.pk"
+                " WHERE p.id = ?",
+                (paper_id,),
+            )
+        }
+
     def pk_of(self, paper_id: str) -> int | None:
         row = self._conn().execute("SELECT pk FROM papers WHERE id = ?", (paper_id,)).fetchone()
         return int(row[0]) if row else None

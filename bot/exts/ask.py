@@ -7,6 +7,7 @@ as the followup with its buttons.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import discord
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 QUESTION_MAX = 4000  # Discord allows 6000 for a string option; the Library reads 4000
 
 
+def scope_label(shared: str) -> str:
+    """How answers name what a server searches: the shared collection plus its own papers."""
+    return f"{shared} + this server"
+
+
 async def answer_question(
     bot: PaperBotMixin, question: str, guild_id: int | None
 ) -> tuple[parts.Outgoing, AnswerView | None]:
@@ -37,6 +43,9 @@ async def answer_question(
         # Retrieval *and* rendering in the worker thread: nothing proportional to the answer's
         # size runs on the event loop.
         answer = library.ask(question, collection=collection)
+        if collection is not None and not isinstance(collection, str):
+            # Users know "this server", not the store's name for its collection.
+            answer = dataclasses.replace(answer, collection=scope_label(bot.settings.collection))
         return answer, parts.answer(answer)
 
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -9,6 +11,9 @@ from discord.ext import commands
 from bot import parts
 from bot.client import PaperBotMixin
 from bot.messages import defer, send_followup, send_response
+
+if TYPE_CHECKING:
+    from retrieval.search import CollectionInfo
 
 
 class InfoCog(commands.Cog):
@@ -24,9 +29,31 @@ class InfoCog(commands.Cog):
         # Deferred: library.info is quick, but it may queue behind other users' index work.
         await defer(interaction, ephemeral=True)
         library = self.bot.require_library()
-        collection = self.bot.collection_for(interaction.guild_id)
-        info = await self.bot.run_blocking(library.info, collection)
-        out = parts.about(info, version=self.bot.version, library_version=library.version)
+        scope = self.bot.collection_for(interaction.guild_id)
+        shared = self.bot.settings.collection
+
+        def work() -> tuple[CollectionInfo, int | None]:
+            info = library.info(shared)
+            if scope is None:
+                return info, None
+            # The scope's count is the shared one plus the guild's own.
+            return info, library.info(scope).paper_count - info.paper_count
+
+        info, own = await self.bot.run_blocking(work)
+        guild_id, channel_id = interaction.guild_id, interaction.channel_id
+        watching = bool(guild_id and channel_id and self.bot.state.watched(guild_id, channel_id))
+        daily = None
+        if self.bot.settings.daily_refresh_time:
+            last = self.bot.state.daily_summary() or "not run yet"
+            daily = f"{self.bot.settings.daily_refresh_time} UTC; last: {last}"
+        out = parts.about(
+            info,
+            version=self.bot.version,
+            library_version=library.version,
+            guild_papers=own,
+            watching=watching,
+            daily=daily,
+        )
         await send_followup(interaction, out, ephemeral=True)
 
     @app_commands.command(

@@ -4,6 +4,13 @@ In a DM a user expects the bot to answer whatever they write, so there the menti
 Works without the privileged message-content intent because Discord always includes the content
 of a message that mentions the bot. Other bots (and the bot itself) are ignored, so two bots can
 never talk each other into a loop.
+
+In a channel where ``/watch`` is on, arXiv / Hugging Face paper links in a message that mentions
+the bot are added to the server's collection: a ✅ reaction when all went in, a short reply for
+any that could not; text left beside the links is then answered when it asks something (has a
+"?"), and the answer can already quote the papers just added. Messages that do not mention the
+bot are invisible to it without the privileged intent, so their links are not captured: the
+limitation is stated in ``/watch``.
 """
 
 from __future__ import annotations
@@ -15,11 +22,15 @@ import discord
 from discord.ext import commands
 
 from bot import errors, parts
+from bot.adding import AddError, find_links, question_beside_links
 from bot.client import PaperBotMixin
 from bot.exts.ask import answer_question
 from bot.messages import Outgoing
 
 _log = logging.getLogger("paperbot.bot.mentions")
+
+CAPTURED = "✅"
+PROBLEM = "⚠️"
 
 
 def question_from(content: str, bot_id: int) -> str:
@@ -64,10 +75,46 @@ class MentionsCog(commands.Cog):
             return
         self._told_to_wait.discard(message.author.id)
         guild_id = message.guild.id if message.guild else None
+        if guild_id is not None and self._watched(guild_id, message.channel):
+            links = find_links(question, self.bot.settings.links_per_message)
+            if links:
+                await self._capture(message, guild_id, links)
+                rest = question_beside_links(question)
+                if rest is None:
+                    return
+                question = rest
         out, view = await answer_question(self.bot, question, guild_id)
         sent = await self._reply(message, out, view=view)
         if view is not None and sent is not None:
             view.message = sent
+
+    def _watched(self, guild_id: int, channel: object) -> bool:
+        """A watched channel, or a thread inside one."""
+        ids = [getattr(channel, "id", None), getattr(channel, "parent_id", None)]
+        return any(c is not None and self.bot.state.watched(guild_id, c) for c in ids)
+
+    async def _capture(self, message: discord.Message, guild_id: int, ids: list[str]) -> None:
+        """Add each linked paper to the guild's collection; react, and reply only on trouble."""
+        adder = self.bot.paper_adder()
+        problems: list[str] = []
+        for paper_id in ids:
+            try:
+                await adder.add(paper_id, guild_id)
+            except AddError as exc:
+                problems.append(str(exc))
+        if not problems:
+            await self._react(message, CAPTURED)
+            return
+        await self._react(message, PROBLEM)
+        await self._reply(message, parts.notice("\n".join(problems)))
+
+    async def _react(self, message: discord.Message, emoji: str) -> None:
+        try:
+            await message.add_reaction(emoji)
+        except discord.HTTPException as exc:  # no Add Reactions permission: say it in words
+            _log.info("could not react to %s (%r); replying instead", message.id, exc)
+            if emoji == CAPTURED:
+                await self._reply(message, parts.notice("Added to this server's collection."))
 
     async def _reply(
         self, message: discord.Message, out: Outgoing, *, view: discord.ui.View | None = None

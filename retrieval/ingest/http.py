@@ -56,7 +56,7 @@ def user_agent(contact: str | None = None) -> str:
     misbehaves gets an email rather than a ban. Control characters are dropped: a header value
     must stay one line.
     """
-    clean = " ".join("".join(ch for ch in (contact or "") if ch.isprintable()).split())
+    clean = " ".join("".join(ch if ch.isprintable() else " " for ch in contact or "").split())
     if not clean:
         return DEFAULT_USER_AGENT
     return DEFAULT_USER_AGENT.replace(") httpx/", f"; +{clean}) httpx/", 1)

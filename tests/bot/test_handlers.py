@@ -13,6 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot import sync_commands
@@ -24,8 +25,27 @@ from tests.bot.conftest import running_bot
 from tests.discord_standin import CB_AUTOCOMPLETE, FLAG_EPHEMERAL, DiscordStandIn
 
 
+class _FakeIndex:
+    def __init__(self, n: int) -> None:
+        self.doc_pks = np.arange(n, dtype=np.int64)
+
+
+class _FakeStore:
+    """What the bot reads from a store directly: membership of a paper in a scope."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self.ids = ids
+
+    def collections_of(self, paper_id: str) -> set[str]:
+        return {"default"} if paper_id in self.ids else set()
+
+    def count(self, collection: str = "default") -> int:
+        return len(self.ids) if collection == "default" else 0
+
+
 class FakeLibrary:
-    """The Library contract over a few generated papers; ``fail`` makes every query raise."""
+    """The Library contract over a few generated papers (all in the shared collection);
+    ``fail`` makes every query raise."""
 
     version = "test"
 
@@ -43,6 +63,7 @@ class FakeLibrary:
             )
             for i in range(n)
         }
+        self.store = _FakeStore(list(self.papers))
         self.fail: BaseException | None = None
         self.calls: list[str] = []
         self.threads: set[str] = set()
@@ -66,8 +87,11 @@ class FakeLibrary:
             with self._lock:
                 self.active -= 1
 
-    def warm(self, collection: str | None = None) -> None:
+    def warm(self, collection: Any = None) -> None:
         pass
+
+    def index(self, collection: str | None = None) -> _FakeIndex:
+        return _FakeIndex(len(self.papers))
 
     def search(
         self, query: str, *, k: int = 10, offset: int = 0, collection: str | None = None
@@ -251,12 +275,13 @@ async def test_sync_registers_commands_in_a_guild(
     put = [r for r in standin.requests if r.method == "PUT"]
     assert len(put) == 1 and put[0].path.endswith(f"/guilds/{standin.guild_id}/commands")
     names = {c["name"]: c for c in put[0].body}
-    assert set(names) == {"ask", "search", "paper", "similar", "about", "help"}
+    assert set(names) == {"ask", "search", "paper", "similar", "about", "help", "add", "watch"}
     assert all(c["description"] for c in put[0].body)
     question = names["ask"]["options"][0]
     assert question["required"] and question["max_length"] == 4000
     assert names["paper"]["options"][0]["autocomplete"] is True
-    assert "synced 6 commands" in out.getvalue() and not err.getvalue()
+    assert names["add"]["options"][0]["max_length"] == 300
+    assert "synced 8 commands" in out.getvalue() and not err.getvalue()
     # No gateway connection is needed to sync.
     assert not standin.frames
 

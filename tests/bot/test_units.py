@@ -110,3 +110,58 @@ def test_run_without_token_gives_one_line_and_exit_2(tmp_path) -> None:
     settings = Settings(_env_file=None, db_path=tmp_path / "x.db", discord_token=None)  # type: ignore[call-arg]
     assert run_bot(settings, stderr=err) == 2
     assert err.getvalue() == MISSING_TOKEN + "\n"
+
+
+def test_parse_reference_accepts_ids_and_paper_links_only() -> None:
+    from bot.adding import parse_reference
+
+    for value, expected in [
+        ("2401.12345", "2401.12345"),
+        ("  arXiv:2401.12345v3 ", "2401.12345"),
+        ("https://arxiv.org/abs/2401.12345v2", "2401.12345"),
+        ("<https://arxiv.org/pdf/2401.12345v1.pdf>", "2401.12345"),
+        ("http://export.arxiv.org/abs/2401.12345?context=cs", "2401.12345"),
+        ("https://huggingface.co/papers/2401.12345", "2401.12345"),
+        ("https://hf.co/papers/2401.12345#community", "2401.12345"),
+        ("hep-th/9901001", "hep-th/9901001"),
+        ("https://arxiv.org/abs/hep-th/9901001v2", "hep-th/9901001"),
+    ]:
+        assert parse_reference(value) == expected, value
+    for value in ["", "hello", "2401", "https://example.com/2401.12345", "2401.12345 2401.54321"]:
+        assert parse_reference(value) is None, value
+
+
+def test_find_links_in_a_message() -> None:
+    from bot.adding import find_links, question_beside_links
+
+    text = (
+        "see https://arxiv.org/abs/2401.12345v2, <https://huggingface.co/papers/2402.00001> and "
+        "arxiv.org/pdf/2401.12345 again; not https://example.com/2403.00002"
+    )
+    assert find_links(text, 5) == ["2401.12345", "2402.00001"]
+    assert find_links(text, 1) == ["2401.12345"]
+    assert question_beside_links("new: <https://arxiv.org/abs/2401.12345> and") is None
+    assert question_beside_links("https://arxiv.org/abs/2401.12345 what is new?") == "what is new?"
+
+
+def test_upstream_failures_become_plain_words() -> None:
+    from bot.adding import _detail
+    from retrieval.ingest.errors import FetchError, ParseError
+
+    def fail(reason: str, **kw: object) -> FetchError:
+        return FetchError(reason, request="GET http://x/api", **kw)  # type: ignore[arg-type]
+
+    assert "HTTP 503" in _detail(fail("HTTP 503 Service Unavailable; gave up after 3 attempts"))
+    assert "in time" in _detail(fail("timed out after 20 s (ReadTimeout); out of the budget"))
+    assert "in time" in _detail(TimeoutError())
+    assert "limiting" in _detail(fail("HTTP 429 Too Many Requests; gave up"))
+    assert "couldn't read" in _detail(ParseError("malformed JSON", request="GET x"))
+    assert "http://" not in _detail(fail("connection error (ConnectError: refused)"))
+
+
+def test_allowed_roles_setting() -> None:
+    from bot.exts.add import allowed_roles, refusal
+
+    assert allowed_roles(" Librarian, 1234 ,,") == {"librarian", "1234"}
+    assert refusal("") == refusal("  ") and "Manage Server" in refusal("")
+    assert "@\u200beveryone" in refusal("@everyone")  # a role setting can never ping

@@ -58,6 +58,20 @@ def member(user_payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def role(role_id: int, name: str, permissions: int = 0) -> dict[str, Any]:
+    return {
+        "id": str(role_id),
+        "name": name,
+        "permissions": str(permissions),
+        "position": 1,
+        "color": 0,
+        "hoist": False,
+        "managed": False,
+        "mentionable": False,
+        "flags": 0,
+    }
+
+
 def text_channel(channel_id: int, guild_id: int, name: str = "general") -> dict[str, Any]:
     return {
         "id": str(channel_id),

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
@@ -49,6 +50,7 @@ IX_PING, IX_COMMAND, IX_COMPONENT, IX_AUTOCOMPLETE, IX_MODAL = 1, 2, 3, 4, 5
 CB_MESSAGE, CB_DEFERRED_MESSAGE, CB_DEFERRED_UPDATE, CB_UPDATE, CB_AUTOCOMPLETE = 4, 5, 6, 7, 8
 
 FLAG_EPHEMERAL = 1 << 6
+MESSAGE_CONTENT_INTENT = 1 << 15
 FLAG_LOADING = 1 << 7
 
 
@@ -153,6 +155,15 @@ class DiscordStandIn:
         self.owner = P.user(P.snowflake(), "owner")
         self.guild_id = P.snowflake()
         self.channel_id = P.snowflake()
+        # Every guild the bot is in: id -> (name, its one text channel). The first is the default
+        # target of slash/post_message; more come from add_guild().
+        self.guilds: dict[int, tuple[str, int]] = {
+            self.guild_id: ("stand-in guild", self.channel_id)
+        }
+        self.roles: dict[int, list[dict[str, Any]]] = {self.guild_id: []}  # guild -> extra roles
+        self._member_extra: dict[str, dict[str, Any]] = {}  # user id -> permissions / roles
+        self.reactions: list[tuple[int, int, str]] = []  # (channel, message, emoji) the bot added
+        self.intents = 0  # what the last IDENTIFY asked for
         self.users: dict[str, dict[str, Any]] = {}
         self._dm_channels: dict[str, int] = {}
         self.requests: list[RecordedRequest] = []
@@ -224,9 +235,49 @@ class DiscordStandIn:
             discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
 
     # ----------------------------------------------------------------------------- test API
-    def add_user(self, name: str, *, bot: bool = False) -> dict[str, Any]:
+    def add_user(
+        self,
+        name: str,
+        *,
+        bot: bool = False,
+        permissions: int | None = None,
+        roles: tuple[int, ...] = (),
+    ) -> dict[str, Any]:
+        """A user; ``permissions`` (a bit set, default all) and ``roles`` (role ids) apply to
+        their member objects in every guild, as interactions and messages carry them."""
         payload = P.user(P.snowflake(), name, bot=bot)
         self.users[name] = payload
+        extra: dict[str, Any] = {"roles": [str(r) for r in roles]}
+        if permissions is not None:
+            extra["permissions"] = str(permissions)
+        self._member_extra[payload["id"]] = extra
+        return payload
+
+    def add_role(self, name: str, *, guild_id: int | None = None) -> int:
+        """A role in a guild (sent in GUILD_CREATE: add roles before the bot connects)."""
+        gid = guild_id or self.guild_id
+        role_id = P.snowflake()
+        self.roles.setdefault(gid, []).append(P.role(role_id, name))
+        return role_id
+
+    async def add_guild(self, name: str = "second guild") -> int:
+        """Another guild with one text channel; announced at once if the bot is connected."""
+        guild_id, channel_id = P.snowflake(), P.snowflake()
+        self.guilds[guild_id] = (name, channel_id)
+        self.roles[guild_id] = []
+        live = [s for s in self.sessions.values() if s.ws is not None]
+        if live and self._shard_of(guild_id) == live[-1].shard[0]:
+            await self.dispatch("GUILD_CREATE", self._guild_payload(guild_id), shard_id=0)
+        return guild_id
+
+    def channel_of(self, guild_id: int | None) -> int:
+        return self.guilds[guild_id or self.guild_id][1]
+
+    def _guild_payload(self, guild_id: int) -> dict[str, Any]:
+        name, channel_id = self.guilds[guild_id]
+        members = [P.member(self.bot_user)] + [self._member_of(u) for u in self.users.values()]
+        payload = P.guild(guild_id, name, [P.text_channel(channel_id, guild_id)], members)
+        payload["roles"].extend(self.roles.get(guild_id, []))
         return payload
 
     def fail_next(
@@ -302,7 +353,7 @@ class DiscordStandIn:
         return (guild_id >> 22) % self.shard_count
 
     def _member_of(self, user_payload: dict[str, Any]) -> dict[str, Any]:
-        return P.member(user_payload)
+        return {**P.member(user_payload), **self._member_extra.get(user_payload["id"], {})}
 
     async def fire(
         self,
@@ -312,9 +363,14 @@ class DiscordStandIn:
         user: str | dict[str, Any] = "alice",
         message: dict[str, Any] | None = None,
         guild: bool = True,
+        guild_id: int | None = None,
     ) -> Interaction:
-        """Send an INTERACTION_CREATE as Discord would and start tracking the bot's answers."""
+        """Send an INTERACTION_CREATE as Discord would and start tracking the bot's answers.
+
+        ``guild_id`` picks the guild (default: the first); ``guild=False`` makes it a DM."""
         author = self.users[user] if isinstance(user, str) else user
+        gid = guild_id or self.guild_id
+        channel_id = self.channel_of(gid)
         ix_id = P.snowflake()
         token = "ix-" + secrets.token_urlsafe(24)
         payload: dict[str, Any] = {
@@ -322,19 +378,19 @@ class DiscordStandIn:
             "application_id": str(self.application_id),
             "type": itype,
             "data": data,
-            "channel_id": str(self.channel_id),
-            "channel": P.text_channel(self.channel_id, self.guild_id),
+            "channel_id": str(channel_id),
+            "channel": P.text_channel(channel_id, gid),
             "token": token,
             "version": 1,
             "locale": "en-US",
             "app_permissions": P.ALL_PERMISSIONS,
             "attachment_size_limit": 10 * 1024 * 1024,
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "authorizing_integration_owners": {"0": str(gid)},
             "context": 0,
         }
         if guild:
-            payload["guild_id"] = str(self.guild_id)
+            payload["guild_id"] = str(gid)
             payload["guild_locale"] = "en-US"
             payload["member"] = self._member_of(author)
         else:
@@ -345,13 +401,20 @@ class DiscordStandIn:
         ix = Interaction(ix_id, token, itype, payload, time.monotonic())
         self.interactions[ix_id] = ix
         self._by_token[token] = ix
-        await self.dispatch("INTERACTION_CREATE", payload, shard_id=self._shard_of(self.guild_id))
+        await self.dispatch("INTERACTION_CREATE", payload, shard_id=self._shard_of(gid))
         return ix
 
     async def slash(
-        self, name: str, user: str | dict[str, Any] = "alice", **options: Any
+        self,
+        name: str,
+        user: str | dict[str, Any] = "alice",
+        *,
+        guild_id: int | None = None,
+        dm: bool = False,
+        **options: Any,
     ) -> Interaction:
-        """Invoke ``/name`` with ``options`` (strings, ints, bools)."""
+        """Invoke ``/name`` with ``options`` (strings, ints, bools), in ``guild_id`` (default the
+        first guild) or, with ``dm``, in a direct message."""
         data = {
             "id": str(self._command_id(name)),
             "name": name,
@@ -360,10 +423,16 @@ class DiscordStandIn:
                 {"name": k, "type": P.option_type(v), "value": v} for k, v in options.items()
             ],
         }
-        return await self.fire(IX_COMMAND, data, user=user)
+        return await self.fire(IX_COMMAND, data, user=user, guild=not dm, guild_id=guild_id)
 
     async def autocomplete(
-        self, name: str, focused: str, user: str = "alice", **options: Any
+        self,
+        name: str,
+        focused: str,
+        user: str = "alice",
+        *,
+        guild_id: int | None = None,
+        **options: Any,
     ) -> Interaction:
         """Type into option ``focused`` of ``/name`` (its current text is ``options[focused]``)."""
         data = {
@@ -380,7 +449,7 @@ class DiscordStandIn:
                 for k, v in options.items()
             ],
         }
-        return await self.fire(IX_AUTOCOMPLETE, data, user=user)
+        return await self.fire(IX_AUTOCOMPLETE, data, user=user, guild_id=guild_id)
 
     async def click(
         self, message: dict[str, Any], custom_id: str, user: str = "alice"
@@ -388,7 +457,8 @@ class DiscordStandIn:
         """Press the button ``custom_id`` on ``message`` (a message payload the bot created)."""
         current = self.messages.get(int(message["id"]), message)
         data = {"custom_id": custom_id, "component_type": 2}
-        return await self.fire(IX_COMPONENT, data, user=user, message=current)
+        gid = int(current["guild_id"]) if current.get("guild_id") else None
+        return await self.fire(IX_COMPONENT, data, user=user, message=current, guild_id=gid)
 
     def dm_channel_id(self, user: str) -> int:
         """The id of the direct-message channel between ``user`` and the bot."""
@@ -397,18 +467,29 @@ class DiscordStandIn:
         return self._dm_channels[user]
 
     async def post_message(
-        self, content: str, *, user: str = "alice", mention_bot: bool = False, dm: bool = False
+        self,
+        content: str,
+        *,
+        user: str = "alice",
+        mention_bot: bool = False,
+        dm: bool = False,
+        guild_id: int | None = None,
     ) -> dict[str, Any]:
-        """A user posts ``content`` in the channel (MESSAGE_CREATE). With ``mention_bot`` the
-        message mentions the bot, as ``<@bot id> content`` with the bot in ``mentions``. With
-        ``dm`` it is a direct message to the bot instead: no guild, no member."""
+        """A user posts ``content`` in the channel of ``guild_id`` (default: the first guild) as a
+        MESSAGE_CREATE. With ``mention_bot`` the message mentions the bot, as ``<@bot id>
+        content`` with the bot in ``mentions``. With ``dm`` it is a direct message to the bot
+        instead: no guild, no member.
+
+        Like Discord, a guild message that does not mention the bot reaches a bot without the
+        privileged message-content intent with empty ``content`` and ``embeds``."""
         author = self.users[user]
+        gid = guild_id or self.guild_id
         mentions = [self.bot_user] if mention_bot else []
         text = f"<@{self.application_id}> {content}" if mention_bot else content
         msg = P.message(
             message_id=P.snowflake(),
-            channel_id=self.dm_channel_id(user) if dm else self.channel_id,
-            guild_id=None if dm else self.guild_id,
+            channel_id=self.dm_channel_id(user) if dm else self.channel_of(gid),
+            guild_id=None if dm else gid,
             author=author,
             content=text,
             mentions=mentions,
@@ -416,7 +497,10 @@ class DiscordStandIn:
         if not dm:
             msg["member"] = {k: v for k, v in self._member_of(author).items() if k != "user"}
         self.messages[int(msg["id"])] = msg
-        await self.dispatch("MESSAGE_CREATE", msg, shard_id=self._shard_of(self.guild_id))
+        sent = msg
+        if not dm and not mention_bot and not self.intents & MESSAGE_CONTENT_INTENT:
+            sent = {**msg, "content": "", "embeds": [], "attachments": [], "components": []}
+        await self.dispatch("MESSAGE_CREATE", sent, shard_id=self._shard_of(gid))
         return msg
 
     async def wait_ack(self, ix: Interaction, timeout: float = 5.0) -> RecordedRequest:
@@ -602,6 +686,11 @@ class DiscordStandIn:
                 self._delete_channel_message,
             ),
             ("POST", r"/channels/(?P<channel>\d+)/typing", self._typing),
+            (
+                "PUT",
+                r"/channels/(?P<channel>\d+)/messages/(?P<mid>\d+)/reactions/(?P<emoji>[^/]+)/@me",
+                self._add_reaction,
+            ),
         ]
 
     async def _get_me(self, request: web.Request, body: Any) -> web.Response:
@@ -676,11 +765,13 @@ class DiscordStandIn:
         channel_id: int | None = None,
         reference: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        channel_id = channel_id or self.channel_id
+        if channel_id is None:
+            channel_id = int(ix.payload["channel_id"]) if ix is not None else self.channel_id
+        owner = next((g for g, (_, c) in self.guilds.items() if c == channel_id), None)
         msg = P.message(
             message_id=P.snowflake(),
             channel_id=channel_id,
-            guild_id=None if channel_id in self._dm_channels.values() else self.guild_id,
+            guild_id=owner,
             author=self.bot_user,
             content=data.get("content") or "",
             embeds=data.get("embeds") or [],
@@ -849,6 +940,14 @@ class DiscordStandIn:
     async def _typing(self, request: web.Request, body: Any, channel: str) -> web.Response:
         return web.Response(status=204)
 
+    async def _add_reaction(
+        self, request: web.Request, body: Any, channel: str, mid: str, emoji: str
+    ) -> web.Response:
+        if int(mid) not in self.messages:
+            return json_response({"message": "Unknown Message", "code": 10008}, 404)
+        self.reactions.append((int(channel), int(mid), unquote(emoji)))
+        return web.Response(status=204)
+
     # ----------------------------------------------------------------------------- gateway
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
@@ -887,18 +986,19 @@ class DiscordStandIn:
         if d.get("token") != self.token:
             await ws.close(code=4004, message=b"Authentication failed.")
             return None
+        self.intents = int(d.get("intents") or 0)
         shard = tuple(d.get("shard") or (0, 1))
         session = Session(session_id=secrets.token_hex(16), shard=(int(shard[0]), int(shard[1])))
         self.shard_count = session.shard[1]
         self.sessions[session.session_id] = session
         session.ws = ws
-        mine = self._shard_of(self.guild_id) == session.shard[0]
+        mine = [g for g in self.guilds if self._shard_of(g) == session.shard[0]]
         await self.dispatch(
             "READY",
             {
                 "v": 10,
                 "user": {**self.bot_user, "verified": True, "mfa_enabled": False},
-                "guilds": [{"id": str(self.guild_id), "unavailable": True}] if mine else [],
+                "guilds": [{"id": str(g), "unavailable": True} for g in mine],
                 "session_id": session.session_id,
                 "resume_gateway_url": self.gateway_url,
                 "shard": list(session.shard),
@@ -906,17 +1006,9 @@ class DiscordStandIn:
             },
             shard_id=session.shard[0],
         )
-        if mine:
-            members = [P.member(self.bot_user)] + [P.member(u) for u in self.users.values()]
+        for guild_id in mine:
             await self.dispatch(
-                "GUILD_CREATE",
-                P.guild(
-                    self.guild_id,
-                    "stand-in guild",
-                    [P.text_channel(self.channel_id, self.guild_id)],
-                    members,
-                ),
-                shard_id=session.shard[0],
+                "GUILD_CREATE", self._guild_payload(guild_id), shard_id=session.shard[0]
             )
         return session
 

@@ -145,3 +145,11 @@ def test_store_shared_between_threads(store: PaperStore) -> None:
     with ThreadPoolExecutor(4) as pool:
         counts = list(pool.map(lambda _: store.count(), range(16)))
     assert counts == [20] * 16
+
+
+def test_collections_of(store: PaperStore) -> None:
+    store.upsert([paper(1), paper(2)], "default")
+    store.upsert([paper(2)], "guild-9")
+    assert store.collections_of("p1") == {"default"}
+    assert store.collections_of("p2") == {"default", "guild-9"}
+    assert store.collections_of("nope") == set()

@@ -10,7 +10,8 @@ Routes (relative to ``server.url``):
 * ``/api/daily_papers`` — ``shared/fixtures/hf_daily_papers`` for page 0 (``p`` absent or 0);
   ``daily[date]`` overrides per date; later pages are ``[]``.
 * ``/api/papers/search`` — the recorded search response.
-* ``/api/papers/{id}`` — the recorded paper for 2608.09888 (or ``papers[id]``), else HTTP 404.
+* ``/api/papers/{id}`` — the recorded paper for 2608.09888 (or ``papers[id]``; see
+  :meth:`FixtureServer.serve_daily_papers`), else HTTP 404.
 * ``/api/query`` — arXiv Atom: ``id_list=1601.00001`` gives the 2020 legacy fixture, other
   ``id_list``\\ s an empty feed; ``search_query`` gives ``arxiv_pages[start]`` when set, else the
   2026-format fixture for ``start=0`` and an empty feed after it.
@@ -198,6 +199,19 @@ class FixtureServer:
         self._httpd.server_close()
 
     # -- configuration ---------------------------------------------------------------------------
+    def serve_daily_papers(self, payload: bytes | None = None) -> list[str]:
+        """Serve each paper of a daily list (default: the recorded one) at ``/api/papers/{id}``,
+        as Hugging Face does (the bare paper object). Returns the ids, in list order."""
+        items = json.loads(payload if payload is not None else HF_DAILY.read_bytes())
+        ids = []
+        for item in items:
+            paper = dict(item["paper"])
+            paper.setdefault("title", item.get("title"))
+            paper.setdefault("summary", item.get("summary"))
+            self.papers[paper["id"]] = json.dumps(paper).encode()
+            ids.append(paper["id"])
+        return ids
+
     def fault(self, path_prefix: str, *faults: Fault) -> None:
         with self._lock:
             self._faults.extend((path_prefix, f) for f in faults)
