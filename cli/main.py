@@ -72,6 +72,8 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
     library = _library(args)
     collection = args.collection
+    if args.top_k is None:
+        args.top_k = _settings(args).top_k
     if args.batch:
         for line in sys.stdin:
             query = line.strip()
@@ -260,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="rank papers for a query")
     p.add_argument("query", nargs="*", help="the query (omit with --batch)")
-    p.add_argument("--top-k", type=_top_k, default=10)
+    p.add_argument("--top-k", type=_top_k, default=None, help="results (default: PAPERBOT_TOP_K)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--batch", action="store_true", help="queries on stdin, JSON lines out")
     _common(p)

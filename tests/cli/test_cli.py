@@ -190,3 +190,9 @@ def test_not_a_store_is_a_user_error(tmp_path: Path) -> None:
     bogus = tmp_path / "bogus.db"
     bogus.write_text("definitely not sqlite " * 200)
     assert "not a paperbot store" in user_error(run(["search", "x", "--db", str(bogus)], tmp_path))
+
+
+def test_top_k_default_comes_from_settings(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PAPERBOT_TOP_K=4\n")
+    payload = json.loads(ok(run(["search", "--json", "language model alignment"], tmp_path)))
+    assert len(payload["results"]) == 4
