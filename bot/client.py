@@ -52,7 +52,7 @@ EXTENSIONS = (
 
 T = TypeVar("T")
 
-INDEX_WORKERS = 1  # threads for index work (see PaperBotMixin._init_paperbot for why so few)
+INDEX_WORKERS = 1  # threads for index work (see PaperBotMixin.__init__ for why so few)
 INDEX_NICENESS = 10  # how much lower the index threads' CPU priority is (see lower_priority)
 
 
@@ -127,16 +127,24 @@ class PaperBotMixin:
     _ingest_http: PoliteClient | None
     _adder: PaperAdder | None
 
-    def _init_paperbot(
+    def __init__(
         self,
         settings: Settings,
         library: Library | None,
-        view_timeout: float | None,
-        index_workers: int,
-        index_niceness: int,
+        *,
+        intents: discord.Intents | None = None,
+        view_timeout: float | None = None,
+        index_workers: int = INDEX_WORKERS,
+        index_niceness: int = INDEX_NICENESS,
         ingest_retry: RetryPolicy | None = None,
         ingest_transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
     ) -> None:
+        # One constructor for both clients: the mixin comes first in their bases, so super()
+        # is discord.py's Bot or AutoShardedBot.
+        if isinstance(self, commands.AutoShardedBot):
+            options.setdefault("shard_count", settings.discord_shards)
+        super().__init__(**_bot_options(intents, options))
         from bot.state import BotState, default_state_path
 
         self.settings = settings
@@ -242,58 +250,9 @@ class PaperBotMixin:
 class PaperBot(PaperBotMixin, commands.Bot):
     """paperbot on a single gateway connection."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        library: Library | None,
-        *,
-        intents: discord.Intents | None = None,
-        view_timeout: float | None = None,
-        index_workers: int = INDEX_WORKERS,
-        index_niceness: int = INDEX_NICENESS,
-        ingest_retry: RetryPolicy | None = None,
-        ingest_transport: httpx.AsyncBaseTransport | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(**_bot_options(intents, options))
-        self._init_paperbot(
-            settings,
-            library,
-            view_timeout,
-            index_workers,
-            index_niceness,
-            ingest_retry,
-            ingest_transport,
-        )
-
 
 class ShardedPaperBot(PaperBotMixin, commands.AutoShardedBot):
     """paperbot over ``settings.discord_shards`` gateway connections (large bots)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        library: Library | None,
-        *,
-        intents: discord.Intents | None = None,
-        view_timeout: float | None = None,
-        index_workers: int = INDEX_WORKERS,
-        index_niceness: int = INDEX_NICENESS,
-        ingest_retry: RetryPolicy | None = None,
-        ingest_transport: httpx.AsyncBaseTransport | None = None,
-        **options: Any,
-    ) -> None:
-        options.setdefault("shard_count", settings.discord_shards)
-        super().__init__(**_bot_options(intents, options))
-        self._init_paperbot(
-            settings,
-            library,
-            view_timeout,
-            index_workers,
-            index_niceness,
-            ingest_retry,
-            ingest_transport,
-        )
 
 
 def _bot_options(intents: discord.Intents | None, options: dict[str, Any]) -> dict[str, Any]:

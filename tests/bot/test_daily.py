@@ -175,6 +175,11 @@ async def test_the_bot_schedules_the_refresh_and_catches_up_on_start(
         assert cog.loop.next_iteration.timetz() == time(0, 0, tzinfo=UTC)
         # Never ran and 00:00 UTC has passed: one catch-up run right after start.
         await standin.wait_for(lambda: library.store.count("default") == shared + 30, timeout=10)
+        # The state is saved just after the write: wait for it rather than race it.
+        await standin.wait_for(
+            lambda: running.bot.state.daily_done_through() == today - timedelta(days=1),
+            timeout=10,
+        )
         assert running.bot.state.daily_done_through() == today - timedelta(days=1)
         about = await standin.wait_answer(await standin.slash("about"))
         assert "Daily Hugging Face refresh: 00:00 UTC" in about["content"]
