@@ -233,10 +233,8 @@ def cmd_sync(args: argparse.Namespace, out: TextIO) -> int:
 
     from bot import sync_commands
 
-    count = asyncio.run(sync_commands(_settings(args), args.guild))
-    where = f"guild {args.guild}" if args.guild else "globally (may take up to an hour to show)"
-    out.write(f"synced {count} commands {where}\n")
-    return 0
+    # sync_commands reports what it synced (or one error line) and returns the exit code.
+    return asyncio.run(sync_commands(_settings(args), args.guild))
 
 
 # -- parser ---------------------------------------------------------------------------------------

@@ -196,3 +196,14 @@ def test_top_k_default_comes_from_settings(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("PAPERBOT_TOP_K=4\n")
     payload = json.loads(ok(run(["search", "--json", "language model alignment"], tmp_path)))
     assert len(payload["results"]) == 4
+
+
+@pytest.mark.parametrize("command", [["run"], ["sync"], ["sync", "--guild", "123"]])
+def test_bot_commands_without_a_token_are_one_line_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    proc = run(command, tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "PAPERBOT_DISCORD_TOKEN" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
