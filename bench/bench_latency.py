@@ -67,18 +67,11 @@ def phase_prepare(store_path: Path, n: int) -> dict[str, object]:
 
 def _library(store_path: Path):
     from config import Settings
+    from retrieval.index import BM25Params
     from retrieval.search import Library
     from retrieval.store import PaperStore
 
-    settings = Settings(db_path=store_path)
-    from retrieval.index import BM25Params
-
-    params = BM25Params(
-        k1=settings.bm25_k1,
-        b=settings.bm25_b,
-        title_weight=settings.title_weight,
-        idf=settings.bm25_idf,
-    )
+    params = BM25Params.from_settings(Settings(db_path=store_path))
     return Library(PaperStore(store_path), params=params, engine="sparse")
 
 

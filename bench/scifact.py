@@ -92,5 +92,4 @@ def default_params():
     from config import Settings
     from retrieval.index import BM25Params
 
-    s = Settings()
-    return BM25Params(k1=s.bm25_k1, b=s.bm25_b, title_weight=s.title_weight, idf=s.bm25_idf)
+    return BM25Params.from_settings(Settings())

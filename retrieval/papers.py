@@ -91,6 +91,13 @@ def hf_paper_url(arxiv_id: str) -> str:
     return f"https://huggingface.co/papers/{arxiv_id}"
 
 
+def paper_link(paper_id: str, url: str | None) -> str | None:
+    """The best page for a human: the source's url, else the arXiv abstract page, else none."""
+    if url:
+        return url
+    return arxiv_abs_url(paper_id) if is_arxiv_id(paper_id) else None
+
+
 class Paper(BaseModel):
     """One paper as the store keeps it. Title and abstract are the paper's own words, verbatim.
 
@@ -131,6 +138,4 @@ class Paper(BaseModel):
     @property
     def link(self) -> str | None:
         """The best page for a human: the source url, else the arXiv abstract page."""
-        if self.url:
-            return self.url
-        return arxiv_abs_url(self.id) if self.arxiv_id else None
+        return paper_link(self.id, self.url)

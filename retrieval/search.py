@@ -27,7 +27,7 @@ from retrieval.index import (
     load_index,
     save_index,
 )
-from retrieval.papers import Paper
+from retrieval.papers import Paper, paper_link
 from retrieval.store import PaperStore, UpsertResult
 from retrieval.tokenize import Tokenizer, default_tokenizer
 
@@ -148,12 +148,7 @@ class Library:
         return cls(
             store,
             tokenizer=tokenizer,
-            params=BM25Params(
-                k1=settings.bm25_k1,
-                b=settings.bm25_b,
-                title_weight=settings.title_weight,
-                idf=settings.bm25_idf,
-            ),
+            params=BM25Params.from_settings(settings),
             default_collection=settings.collection,
             engine=settings.engine,
             sparse_threshold=settings.sparse_threshold,
@@ -347,17 +342,9 @@ class Library:
         ranked = ranked[offset:]
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         return [
-            Hit(id=row[0], title=row[1], score=score, url=self._link(row[0], row[2]))
+            Hit(id=row[0], title=row[1], score=score, url=paper_link(row[0], row[2]))
             for row, (_, score) in zip(rows, ranked, strict=True)
         ]
-
-    @staticmethod
-    def _link(paper_id: str, url: str | None) -> str | None:
-        if url:
-            return url
-        from retrieval.papers import arxiv_abs_url, is_arxiv_id
-
-        return arxiv_abs_url(paper_id) if is_arxiv_id(paper_id) else None
 
     def ask(self, question: str, *, collection: Scope = None) -> Answer:
         """The composed answer: best papers with the sentences that answer, or a plain 'no'."""
@@ -393,7 +380,7 @@ class Library:
         _, ranked = self._ranked(terms, k + 1, collection)
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         hits = [
-            Hit(id=row[0], title=row[1], score=score, url=self._link(row[0], row[2]))
+            Hit(id=row[0], title=row[1], score=score, url=paper_link(row[0], row[2]))
             for row, (_, score) in zip(rows, ranked, strict=True)
             if row[0] != paper.id
         ]

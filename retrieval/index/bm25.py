@@ -74,7 +74,7 @@ class BM25Index:
             # one's average length. Then the two result lists can be merged by score.
             self.avgdl = reference.avgdl
             ref_df = np.array(
-                [reference.doc_freq(t) for t in self._terms()], dtype=np.float64
+                [reference.doc_freq(t) for t in postings.terms()], dtype=np.float64
             ).reshape(-1)
             self._idf = params.idf_values(
                 reference.n_docs + self.n_docs, ref_df + self._df.astype(np.float64)
@@ -85,12 +85,6 @@ class BM25Index:
         if engine == "auto":
             engine = "okapi" if self.n_docs < sparse_threshold else "sparse"
         self.engine: Engine = self._make_engine(engine)
-
-    def _terms(self) -> list[str]:
-        terms = [""] * len(self.postings.vocab)
-        for term, tid in self.postings.vocab.items():
-            terms[tid] = term
-        return terms
 
     def _make_engine(self, name: str) -> Engine:
         if name == "okapi":

@@ -129,9 +129,7 @@ class OkapiEngine:
     name = "okapi"
 
     def __init__(self, postings: Postings, params: BM25Params) -> None:
-        inverse = [""] * len(postings.vocab)
-        for term, tid in postings.vocab.items():
-            inverse[tid] = term
+        inverse = postings.terms()
         corpus: list[list[str]] = [[] for _ in range(postings.n_docs)]
         df = postings.df
         for tid, term in enumerate(inverse):

@@ -70,9 +70,7 @@ def save_index(index: BM25Index, root: Path) -> Path:
                 np.save(fh, np.ascontiguousarray(array))
                 fh.flush()
                 os.fsync(fh.fileno())
-        terms = [""] * len(postings.vocab)
-        for term, tid in postings.vocab.items():
-            terms[tid] = term
+        terms = postings.terms()
         (tmp / "vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
         manifest: dict[str, Any] = {
             "format": FORMAT_VERSION,

@@ -39,6 +39,13 @@ class Postings:
     def avgdl(self) -> float:
         return float(self.doc_len.mean()) if self.n_docs else 0.0
 
+    def terms(self) -> list[str]:
+        """The vocabulary in term-id order (the inverse of ``vocab``)."""
+        terms = [""] * len(self.vocab)
+        for term, tid in self.vocab.items():
+            terms[tid] = term
+        return terms
+
     def idf(self, params: BM25Params) -> NDArray[np.float64]:
         return params.idf_values(self.n_docs, self.df.astype(np.float64))
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from config import Settings
 
 IdfMethod = Literal["okapi", "lucene", "atire"]
 
@@ -64,6 +67,16 @@ class BM25Params:
     b: float = 0.75
     title_weight: int = 1
     idf: IdfMethod = "okapi"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BM25Params:
+        """The configured parameters (``PAPERBOT_BM25_K1`` and friends)."""
+        return cls(
+            k1=settings.bm25_k1,
+            b=settings.bm25_b,
+            title_weight=settings.title_weight,
+            idf=settings.bm25_idf,
+        )
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
