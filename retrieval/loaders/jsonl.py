@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from retrieval.loaders import beir, kaggle, native
 from retrieval.loaders.base import LoaderError, LoadReport, MalformedRecord
 from retrieval.loaders.base import describe_validation_error as _describe
+from retrieval.loaders.compressed import open_text_stream
 from retrieval.papers import Paper
 
 MAX_LINE_BYTES = 1024 * 1024
@@ -95,7 +96,7 @@ def sniff_jsonl(path: Path, max_bytes: int = MAX_LINE_BYTES) -> str:
     """The format of a JSON Lines file, from the first object whose keys identify one."""
     first_keys: list[str] | None = None
     objects = 0
-    with path.open("rb") as stream:
+    with open_text_stream(path) as stream:
         for number, raw in iter_raw_lines(stream, max_bytes):
             if number > SNIFF_MAX_LINES or stream.tell() > SNIFF_MAX_BYTES:
                 break
@@ -138,7 +139,7 @@ def iter_jsonl(
     Blank lines (a trailing newline, stray empty lines) are ignored, not counted as malformed.
     """
     parser = FORMATS[fmt]
-    with path.open("rb") as stream:
+    with open_text_stream(path) as stream:
         for number, raw in iter_raw_lines(stream, max_bytes):
             if raw is None:
                 report.skip(number, _too_long(max_bytes))

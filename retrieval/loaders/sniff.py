@@ -1,5 +1,6 @@
 """Decide a file's format from its content (the extension is only ever a hint a user got wrong).
 
+A gzip, bzip2, xz or zip file is looked into (``compressed``): the format is that of its content.
 Only the first :data:`SNIFF_BYTES` are looked at to tell JSON Lines from a Hugging Face page
 text and to refuse what is neither (binary files, archives, HTML, JSON arrays) with a message
 that says what to do. JSON Lines files are then told apart by the keys of their first
@@ -14,16 +15,16 @@ from pathlib import Path
 
 from retrieval.loaders import hf_page, jsonl
 from retrieval.loaders.base import LoaderError
+from retrieval.loaders.compressed import DECOMPRESSION_ERRORS, open_text_stream
 
 SNIFF_BYTES = 64 * 1024
 _JSON_PROBE_LINES = 10
 
+# Formats that cannot be read (gzip, bzip2, xz and zip are opened by ``compressed``).
 _MAGIC = (
-    (b"\x1f\x8b", "a gzip archive"),
-    (b"PK\x03\x04", "a zip archive"),
-    (b"BZh", "a bzip2 archive"),
-    (b"\xfd7zXZ\x00", "an xz archive"),
     (b"(\xb5/\xfd", "a zstd archive"),
+    (b"Rar!", "a rar archive"),
+    (b"7z\xbc\xaf", "a 7z archive"),
     (b"%PDF", "a PDF"),
     (b"SQLite format 3\x00", "an SQLite database"),
 )
@@ -32,8 +33,16 @@ _NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1f\ufffd]")
 
 def _read_head(path: Path) -> bytes:
     try:
-        with path.open("rb") as stream:
+        with open_text_stream(path) as stream:
             return stream.read(SNIFF_BYTES)
+    except DECOMPRESSION_ERRORS as error:
+        if isinstance(error, FileNotFoundError):
+            raise LoaderError(f"{path}: no such file") from None
+        if isinstance(error, IsADirectoryError):
+            raise LoaderError(f"{path}: is a directory, not a file") from None
+        if isinstance(error, PermissionError):
+            raise LoaderError(f"{path}: cannot read (permission denied)") from None
+        raise LoaderError(f"{path.name}: damaged or truncated archive ({error})") from None
     except FileNotFoundError:
         raise LoaderError(f"{path}: no such file") from None
     except IsADirectoryError:

@@ -9,6 +9,7 @@ from pathlib import Path
 from retrieval.loaders import hf_page, jsonl
 from retrieval.loaders.base import LoaderError, LoadReport
 from retrieval.loaders.bundled import known_ids
+from retrieval.loaders.compressed import DECOMPRESSION_ERRORS, open_text_stream
 from retrieval.loaders.sniff import sniff
 from retrieval.papers import Paper
 
@@ -38,9 +39,10 @@ class PaperSource:
                 yield from self._iter_page(report)
             else:
                 yield from jsonl.iter_jsonl(self.path, self.format, report)
-        except OSError as error:  # removed, unreadable or failing disk mid-way
+        except DECOMPRESSION_ERRORS as error:  # removed, unreadable, failing disk, bad archive
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             raise LoaderError(
-                f"{self.path}: cannot read ({error.strerror or error}) after {report.loaded} papers"
+                f"{self.path}: cannot read ({reason}) after {report.loaded} papers"
             ) from None
         logger.debug("%s", report.summary())
         if report.loaded == 0:
@@ -51,13 +53,14 @@ class PaperSource:
             raise LoaderError(f"{self.path.name}: no valid papers found ({self.format}{detail})")
 
     def _iter_page(self, report: LoadReport) -> Iterator[Paper]:
-        size = self.path.stat().st_size
-        if size > hf_page.MAX_PAGE_BYTES:
+        with open_text_stream(self.path) as stream:
+            data = stream.read(hf_page.MAX_PAGE_BYTES + 1)
+        if len(data) > hf_page.MAX_PAGE_BYTES:
             raise LoaderError(
-                f"{self.path.name}: {size // (1024 * 1024)} MB is too large for a "
-                "Hugging Face page text"
+                f"{self.path.name}: over {hf_page.MAX_PAGE_BYTES // (1024 * 1024)} MB is too "
+                "large for a Hugging Face page text"
             )
-        text = self.path.read_bytes().decode("utf-8", errors="replace")
+        text = data.decode("utf-8", errors="replace")
         ids = known_ids()
         for item in hf_page.parse_page(text):
             if isinstance(item, hf_page.Skip):

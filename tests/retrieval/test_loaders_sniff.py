@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
 import os
 import shutil
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -103,10 +107,51 @@ def test_binary_without_nul_bytes(tmp_path: Path) -> None:
     assert_one_line_error(path, "binary")
 
 
-def test_gzip_archive(tmp_path: Path) -> None:
-    path = tmp_path / "arxiv.jsonl"
-    path.write_bytes(gzip.compress(KAGGLE.read_bytes()))
-    assert_one_line_error(path, "gzip", "extract")
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
+@pytest.mark.parametrize(("original", "expected"), [(KAGGLE, "kaggle-arxiv"), (SEED, "hf-page")])
+def test_compressed_files_are_read_directly(
+    tmp_path: Path, compress: Callable[[bytes], bytes], original: Path, expected: str
+) -> None:
+    plain = list(open_source(original))
+    path = tmp_path / "papers.jsonl.gz"
+    path.write_bytes(compress(original.read_bytes()))
+    source = open_source(path)
+    assert source.format == expected
+    assert [p.id for p in source] == [p.id for p in plain]
+    assert source.report.loaded == len(plain)
+
+
+def test_kaggle_zip_is_read_directly(tmp_path: Path) -> None:
+    path = tmp_path / "arxiv.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.write(KAGGLE, "arxiv-metadata-oai-snapshot.json")
+    source = open_source(path)
+    assert source.format == "kaggle-arxiv"
+    assert len(list(source)) == len(list(open_source(KAGGLE)))
+
+
+def test_zip_with_several_files_names_them(tmp_path: Path) -> None:
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.jsonl", KAGGLE.read_bytes())
+        archive.writestr("b.jsonl", KAGGLE.read_bytes())
+    assert_one_line_error(path, "a.jsonl", "extract")
+
+
+def test_truncated_gzip_is_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl.gz"
+    data = gzip.compress(KAGGLE.read_bytes() * 50)
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LoaderError) as caught:
+        list(open_source(path))
+    assert "\n" not in str(caught.value)
+    assert "cannot read" in str(caught.value) or "truncated" in str(caught.value)
+
+
+def test_zstd_archive_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "arxiv.jsonl.zst"
+    path.write_bytes(b"(\xb5/\xfd" + os.urandom(64))
+    assert_one_line_error(path, "zstd", "extract")
 
 
 def test_utf16_text(tmp_path: Path) -> None:
