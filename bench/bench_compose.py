@@ -8,7 +8,7 @@ known offsets; a quote "hits" when its span overlaps a gold rationale sentence. 
 segments the text itself (our segmenter, not the gold one).
 
     python bench/bench_compose.py select --split dev     # gold paper given: top-1/2, baselines
-    python bench/bench_compose.py fit                    # fit the sentence model on claims_train
+    python bench/bench_compose.py fit                    # a claims_train-only fit (comparison)
     python bench/bench_compose.py e2e --split dev        # Library.ask, then the quotes shown
     python bench/bench_compose.py tune --split train     # composer knobs (train only)
     python bench/bench_compose.py bundled                # own dev / off-topic questions, 50 papers
@@ -337,7 +337,9 @@ def cross_validate(items, folds: int = 5, fold_seeds=(0, 1, 2), **fit) -> np.nda
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
-    """Fit the sentence model on claims_train; choices by 5-fold CV on train; dev never read."""
+    """Fit the sentence model on claims_train alone (a comparison point: the shipped model is
+    fitted on our question set's train split plus claims_train by ``bench.bench_answers fit``);
+    written only with ``--write``."""
     library = scifact_library()
     index = library.index()
     items = feature_items(select_pairs(library, "train"), index)
@@ -358,8 +360,9 @@ def cmd_fit(args: argparse.Namespace) -> None:
     model = fit_model(Groups.of(items), **best[1])
     t1, t2 = group_hits(Groups.of(items), model) / len(items)
     print(f"chosen {best[1]}; in-sample train top1={t1:.3f} top2={t2:.3f}")
-    MODEL_PATH.write_text(json.dumps(model.to_dict()) + "\n", encoding="utf-8")
-    print(f"wrote {MODEL_PATH.relative_to(REPO)}")
+    if getattr(args, "write", False):
+        MODEL_PATH.write_text(json.dumps(model.to_dict()) + "\n", encoding="utf-8")
+        print(f"wrote {MODEL_PATH.relative_to(REPO)}")
 
 
 # --------------------------------------------------------------------------------- end to end
@@ -582,6 +585,7 @@ def main() -> None:
     p.add_argument("--split", default="dev")
     p = sub.add_parser("fit")
     p.add_argument("--quick", action="store_true", help="only the chosen configuration")
+    p.add_argument("--write", action="store_true", help="replace the shipped sentence model")
     p = sub.add_parser("e2e")
     p.add_argument("--split", default="dev")
     p = sub.add_parser("tune")

@@ -55,6 +55,16 @@ class Settings(BaseSettings):
 
     # --- answers -----------------------------------------------------------------------------
     answer_papers: int = Field(default=3, ge=1, le=5)
+    semantic: bool = Field(
+        default=True,
+        description="Use the bundled WordLlama embeddings to re-rank papers and pick sentences.",
+    )
+    rerank_candidates: int = Field(
+        default=10, ge=0, le=100, description="BM25's best this many are re-ranked by meaning."
+    )
+    semantic_weight: float = Field(
+        default=0.5, ge=0, le=10, description="Weight of meaning against BM25 when re-ranking."
+    )
 
     # --- discord -----------------------------------------------------------------------------
     discord_token: SecretStr | None = None

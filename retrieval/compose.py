@@ -12,12 +12,15 @@ a copy that could drift. ``Quote.text`` *is* ``abstract[start:end]``; each displ
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from retrieval.index import TermStats
@@ -31,6 +34,7 @@ from retrieval.select import (
     query_weights,
     score_sentences,
 )
+from retrieval.semantic import Embedder, embedder
 from retrieval.tokenize import TermSpan, Tokenizer
 
 __all__ = [
@@ -141,12 +145,100 @@ class ComposeParams:
     min_total_coverage: float = 0.3  # share of all the question's weight (unseen terms too)
     single_concept_coverage: float = 0.7  # a one-concept match must cover this much of all
     keep_ratio: float = 0.7  # further papers need this share of the lead's retrieval score
-    second_quote_margin: float = 1.0  # a second quote may score at most this much below the first
+    second_quote_margin: float = 4.0  # a second quote may score at most this much below the first
     max_quote_chars: int = 360  # longer sentences are trimmed to their answering clauses
+    sure_coverage: float = 0.8  # the lead's title + best sentence cover this much: answer
+    lead_quotes: int = 2  # sentences quoted from the best paper
+    other_quotes: int = 1  # ... and from each further paper
     max_merged_chars: int = 420  # two adjacent sentences merge into one quote up to this size
 
 
 DEFAULT_COMPOSE = ComposeParams()
+
+GATE_PATH = Path(__file__).resolve().parent / "data" / "answer_gate.json"
+GATE_FEATURES: tuple[str, ...] = (
+    "doc_coverage",  # question weight found in a candidate's title + abstract (best of the few)
+    "evidence_coverage",  # ... in the lead's title + best sentence
+    "max_evidence_coverage",  # ... the same, best of the few
+    "known_coverage",  # the lead's, over the terms the collection knows
+    "concepts",  # separate things of the question the lead matches (at most 4)
+    "semantic_sentence",  # WordLlama cosine of the question and the best sentence of the few
+    "semantic_paper",  # ... and the closest paper (title + abstract)
+    "unseen_share",  # question weight of words the collection has never seen
+    "addresses",  # the lexical rule (``_addresses``) accepts one of the few
+    "n_terms",  # how many terms the question has (at most 20)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerGate:
+    """Does the collection answer the question at all? A logistic model over
+    :data:`GATE_FEATURES`, fitted on our question set's train split (on-topic questions against
+    everyday and other-field ones) by ``python -m bench.bench_answers fit-gate``; the threshold
+    was chosen on train + dev for at least 95% of on-topic questions answered."""
+
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+
+    def score(self, features: Sequence[float]) -> float:
+        return self.bias + sum(w * x for w, x in zip(self.weights, features, strict=True))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> AnswerGate:
+        if tuple(raw["features"]) != GATE_FEATURES:
+            raise ValueError("answer gate was fitted on other features; refit it")
+        return cls(
+            tuple(float(w) for w in raw["weights"]), float(raw["bias"]), float(raw["threshold"])
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": list(GATE_FEATURES),
+            "weights": [round(w, 6) for w in self.weights],
+            "bias": round(self.bias, 6),
+            "threshold": round(self.threshold, 6),
+        }
+
+
+@lru_cache(maxsize=1)
+def default_gate() -> AnswerGate | None:
+    """The shipped gate, or None when there is none (the lexical rule alone decides)."""
+    if not GATE_PATH.exists():
+        return None
+    return AnswerGate.from_dict(json.loads(GATE_PATH.read_text(encoding="utf-8")))
+
+
+def gate_features(
+    question: str,
+    analyses: Sequence[_Analysis],
+    query: QueryTerms,
+    tokenizer: Tokenizer,
+    params: ComposeParams,
+    model: Embedder,
+) -> list[float]:
+    """The :data:`GATE_FEATURES` of a question and its first few analysed candidates."""
+    lead = analyses[0]
+    doc_coverage = max(
+        _coverage(set(tokenizer.terms(f"{a.paper.title}\n{a.paper.abstract}")), query)
+        for a in analyses
+    )
+    papers = model.similarity(question, [f"{a.paper.title}. {a.paper.abstract}" for a in analyses])
+    total = query.total or 1.0
+    unseen = sum(w for t, w in query.weights.items() if t not in query.known) / total
+    return [
+        doc_coverage,
+        lead.evidence_coverage,
+        max(a.evidence_coverage for a in analyses),
+        lead.known_coverage,
+        float(min(lead.concepts, 4)),
+        max((s.semantic for a in analyses for s in a.ranked), default=0.0),
+        float(papers.max()) if len(papers) else 0.0,
+        unseen,
+        1.0 if any(_addresses(a, query, params) for a in analyses) else 0.0,
+        float(min(len(query.terms), 20)),
+    ]
+
 
 # A sentence that opens by pointing back needs the one before it to make sense.
 _ANAPHORA = re.compile(
@@ -218,6 +310,19 @@ def _trim(
             space = abstract.rfind(" ", a, b)
             b = space if space > a else b
         return (_strip(abstract, a, b),)
+    # A clause alone rarely reads as an answer ("(ASAp),"): grow the kept clauses into their
+    # neighbours, the following one first, while the budget allows.
+    grown = True
+    while grown:
+        grown = False
+        for i in sorted(kept):
+            for j in (i + 1, i - 1):
+                if 0 <= j < len(clauses) and j not in kept:
+                    size = clauses[j][1] - clauses[j][0] + 1
+                    if used + size <= limit:
+                        kept.append(j)
+                        used += size
+                        grown = True
     kept.sort()
     pieces: list[tuple[int, int]] = []
     for i in kept:
@@ -378,29 +483,24 @@ def _make_quote(
     )
 
 
-def _quotes_for(analysis: _Analysis, query: QueryTerms, params: ComposeParams) -> list[Quote]:
-    """The best sentence, then, among those scoring within ``second_quote_margin`` of it, the
-    one that adds the most question weight the first quote lacks (a second quote should show
-    what the first does not; the sentence model, fitted on claims, leans on position)."""
+def _quotes_for(
+    analysis: _Analysis, query: QueryTerms, params: ComposeParams, count: int
+) -> list[Quote]:
+    """The ``count`` best sentences by the sentence model, in its order, none overlapping
+    another (a sentence merged into an earlier quote as its antecedent is not repeated)."""
     if not analysis.ranked or not analysis.relevant:
         return []
     first = analysis.ranked[0]
     quotes = [_make_quote(analysis, first, query, params)]
-    covered = set(first.matched)
-    best: tuple[float, float, Quote] | None = None
     for candidate in analysis.ranked[1:]:
+        if len(quotes) >= count:
+            break
         if candidate.score < first.score - params.second_quote_margin:
             break
-        gain = sum(w for t, w in query.weights.items() if t in candidate.matched - covered)
-        if gain <= 0.0 and candidate.coverage < first.coverage:
-            continue
         quote = _make_quote(analysis, candidate, query, params)
         if any(quote.start < q.end and q.start < quote.end for q in quotes):
             continue
-        if best is None or (gain, candidate.score) > best[:2]:
-            best = (gain, candidate.score, quote)
-    if best is not None:
-        quotes.append(best[2])
+        quotes.append(quote)
     return quotes
 
 
@@ -455,6 +555,8 @@ def compose(
     paper_count: int | None = None,
     as_of: datetime | None = None,
     params: ComposeParams = DEFAULT_COMPOSE,
+    semantic: bool = True,
+    gate: AnswerGate | None = None,
 ) -> Answer:
     """Compose the answer to ``question`` from the retriever's ``candidates`` (best first).
 
@@ -490,16 +592,30 @@ def compose(
         return declined("no-terms")
     if not unique:
         return declined("no-candidates")
+    selection = params.selection if semantic else replace(params.selection, semantic=False)
+    analysis_params = replace(params, selection=selection)
     analyses = [
-        _analyse(paper, score, query, tokenizer, params)
+        _analyse(paper, score, query, tokenizer, analysis_params)
         for paper, score in unique[: max(params.analysed_candidates, max_papers)]
     ]
     first = analyses[0]
     addressing = [a for a in analyses if _addresses(a, query, params)]
-    if not addressing:
-        log.debug("declined %r: no candidate addresses it", question)
-        return declined("low-coverage")
-    lead = first if first in addressing else addressing[0]
+    model = embedder() if semantic else None
+    gate = gate or default_gate()
+    if model is not None and gate is not None:
+        features = gate_features(
+            question, analyses[: params.analysed_candidates], query, tokenizer, params, model
+        )
+        sure = first in addressing and first.evidence_coverage >= params.sure_coverage
+        if not sure and gate.score(features) <= gate.threshold:
+            log.debug("declined %r: the answer gate says no", question)
+            return declined("low-coverage")
+        lead = first
+    else:
+        if not addressing:
+            log.debug("declined %r: no candidate addresses it", question)
+            return declined("low-coverage")
+        lead = first if first in addressing else addressing[0]
     chosen: list[_Analysis] = [lead]
     for analysis in addressing:
         if len(chosen) >= max_papers:
@@ -511,7 +627,8 @@ def compose(
             chosen.append(analysis)
     papers: list[AnsweredPaper] = []
     for analysis in chosen:
-        quotes = _quotes_for(analysis, query, params)
+        count = params.lead_quotes if analysis is lead else params.other_quotes
+        quotes = _quotes_for(analysis, query, params, count)
         if quotes:
             papers.append(
                 _answered_paper(analysis.paper, analysis.retrieval_score, quotes, query, tokenizer)

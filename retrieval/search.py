@@ -28,6 +28,7 @@ from retrieval.index import (
     save_index,
 )
 from retrieval.papers import Paper, paper_link
+from retrieval.semantic import embedder
 from retrieval.store import PaperStore, UpsertResult
 from retrieval.tokenize import Tokenizer, default_tokenizer
 
@@ -108,6 +109,9 @@ class Library:
         sparse_threshold: int = 20_000,
         max_answer_papers: int = 3,
         persist: bool = True,
+        semantic: bool = True,
+        rerank_candidates: int = 10,
+        semantic_weight: float = 0.5,
     ) -> None:
         self.store = store
         self.params = params or BM25Params()
@@ -117,6 +121,9 @@ class Library:
         self.sparse_threshold = sparse_threshold
         self.max_answer_papers = max_answer_papers
         self.persist = persist
+        self.semantic = semantic
+        self.rerank_candidates = rerank_candidates if semantic else 0
+        self.semantic_weight = semantic_weight
         self.version = _version()
         self._served: dict[str, _Served] = {}
         self._extras: dict[str, _Extra] = {}
@@ -153,6 +160,9 @@ class Library:
             engine=settings.engine,
             sparse_threshold=settings.sparse_threshold,
             max_answer_papers=settings.answer_papers,
+            semantic=settings.semantic,
+            rerank_candidates=settings.rerank_candidates,
+            semantic_weight=settings.semantic_weight,
         )
 
     # -- indexes ----------------------------------------------------------------------------------
@@ -332,13 +342,47 @@ class Library:
             ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
         return base, ranked
 
+    def _reranked(
+        self, question: str, k: int, collection: Scope
+    ) -> tuple[BM25Index, list[tuple[int, float]], dict[int, Paper]]:
+        """BM25's best, the first ``rerank_candidates`` of them re-scored as BM25 plus
+        ``semantic_weight`` x the best BM25 score x the WordLlama cosine of question and paper,
+        so a paper that says what was asked in other words can overtake one that shares more
+        words (weight chosen on our question set's train split). Returns the papers read."""
+        names = self._scope(collection)
+        depth = max(k, self.rerank_candidates)
+        index, ranked = self._ranked(self.query_terms(question), depth, names)
+        papers: dict[int, Paper] = {}
+        head = ranked[: self.rerank_candidates]
+        n_head = len(head)
+        model = embedder() if self.semantic and len(head) > 1 else None
+        if model is not None and head[0][1] > 0:
+            papers = self.store.papers_by_pks([pk for pk, _ in head])
+            head = [(pk, score) for pk, score in head if pk in papers]
+            fetched = [papers[pk] for pk, _ in head]
+            sims = model.similarity(
+                question[:MAX_QUERY_CHARS], [f"{p.title}. {p.abstract}" for p in fetched]
+            )
+            top = head[0][1] if head and head[0][1] > 0 else 1.0
+            # In BM25's units: the best paper's BM25 score times the semantic weight per unit of
+            # cosine, so scores stay comparable with the papers below the re-ranked head.
+            rescored = [
+                (pk, score + self.semantic_weight * top * float(sim))
+                for (pk, score), sim in zip(head, sims, strict=True)
+            ]
+            rescored.sort(key=lambda item: -item[1])
+            floor = rescored[-1][1] if rescored else 0.0
+            tail = [(pk, min(score, floor)) for pk, score in ranked[n_head:]]
+            ranked = rescored + tail
+        return index, ranked[:k], papers
+
     def search(
         self, query: str, *, k: int = 10, offset: int = 0, collection: Scope = None
     ) -> list[Hit]:
         """Ranked hits ``offset .. offset + k`` for a free-text query."""
         if k <= 0:
             return []
-        _, ranked = self._ranked(self.query_terms(query), k + offset, collection)
+        _, ranked, _ = self._reranked(query, k + offset, collection)
         ranked = ranked[offset:]
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         return [
@@ -351,10 +395,11 @@ class Library:
         from retrieval.compose import compose
 
         names = self._scope(collection)
-        terms = self.query_terms(question)
-        index, ranked = self._ranked(terms, CANDIDATES_FOR_ANSWER, names)
-        papers = self.store.get_by_pks([pk for pk, _ in ranked])
-        candidates = [(paper, score) for paper, (_, score) in zip(papers, ranked, strict=True)]
+        index, ranked, known = self._reranked(question, CANDIDATES_FOR_ANSWER, names)
+        missing = [pk for pk, _ in ranked if pk not in known]
+        if missing:
+            known.update(self.store.papers_by_pks(missing))
+        candidates = [(known[pk], score) for pk, score in ranked if pk in known]
         return compose(
             question,
             candidates,
@@ -364,6 +409,7 @@ class Library:
             collection=names[-1],
             paper_count=self.info(names).paper_count,
             as_of=index.meta.built_at,
+            semantic=self.semantic,
         )
 
     def paper(self, paper_id: str) -> Paper | None:

@@ -33,6 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from retrieval.index import TermStats
+from retrieval.question import QuestionAnalysis, analyse_question, sentence_kinds
+from retrieval.semantic import embedder
 from retrieval.sentences import split_sentences
 from retrieval.tokenize import TermSpan, Tokenizer
 
@@ -48,7 +50,7 @@ __all__ = [
     "sentence_features",
 ]
 
-FEATURES: tuple[str, ...] = (
+_BASE_FEATURES: tuple[str, ...] = (
     "bm25",  # saturated tf x IDF over the question weight (k1=1.2, no length normalisation)
     "coverage",  # IDF share of the question's terms present
     "coverage_untitled",  # same, over the terms the title does not contain
@@ -70,7 +72,44 @@ FEATURES: tuple[str, ...] = (
     "position_squared",
     "short",  # fewer than 6 words (section labels, fragments)
     "pair_coverage",  # coverage of this sentence together with its better neighbour
+    # Evidence weighted within the abstract: a question word in every sentence of the abstract
+    # (the method's name, the topic) says little about which sentence answers.
+    "local_coverage",
+    "local_gap",
+    # Meaning where the words differ (WordLlama cosine; 0 when the model is unavailable).
+    "semantic",
+    "semantic_gap",  # minus the abstract's best
+    "semantic_rel",  # minus the abstract's mean
+    # What kind of statement the sentence makes (retrieval.question.sentence_kinds).
+    "s_quantity",
+    "s_defines",
+    "s_mechanism",
+    "s_contribution",
+    "s_problem",
+    "s_comparison",
+    # The thing the question is about, and the property it asks for.
+    "focus",  # a focus term is in the sentence
+    "focus_first",  # first sentence that names the focus
+    "focus_defines",  # names the focus and reads like a definition
+    "wanted",  # the asked-for property (memory, accuracy, ...) is named
 )
+# Question type x sentence type: which kind of sentence answers which kind of question.
+_CROSSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "definition",
+        ("s_defines", "focus_defines", "focus_first", "s_quantity", "position", "semantic_gap"),
+    ),
+    ("method", ("s_mechanism", "s_contribution", "focus_defines", "s_quantity", "position")),
+    ("quantity", ("s_quantity", "wanted", "s_comparison", "position", "focus")),
+    ("paper-finding", ("s_contribution", "s_defines", "position", "first", "semantic_gap")),
+    ("problem", ("s_problem", "s_comparison", "s_contribution", "position")),
+)
+FEATURES: tuple[str, ...] = _BASE_FEATURES + tuple(
+    f"{kind}*{name}" for kind, names in _CROSSES for name in names
+)
+
+_COVERAGE = FEATURES.index("coverage")
+_SEMANTIC = FEATURES.index("semantic")
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "sentence_model.json"
 
@@ -218,6 +257,7 @@ class SelectionParams:
     k1: float = 1.2
     model: SentenceModel | None = None  # None: the shipped model
     phrase_window: int = 3  # a question bigram counts as a phrase within this many words
+    semantic: bool = True  # WordLlama similarity as evidence (when the package loads)
 
 
 DEFAULT_PARAMS = SelectionParams()
@@ -235,6 +275,8 @@ class QueryTerms:
     terms: tuple[str, ...]
     weights: dict[str, float]
     known: frozenset[str]
+    text: str = ""
+    analysis: QuestionAnalysis | None = None
 
     @property
     def total(self) -> float:
@@ -257,7 +299,9 @@ def query_weights(question: str, stats: TermStats, tokenizer: Tokenizer) -> Quer
             weights[term] = max(float(stats.idf(term)), 0.05)
         else:
             weights[term] = unseen_idf
-    return QueryTerms(terms, weights, frozenset(known))
+    return QueryTerms(
+        terms, weights, frozenset(known), question, analyse_question(question, tokenizer)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +314,7 @@ class SentenceScore:
     score: float
     coverage: float  # IDF-weighted share of all question terms in the sentence
     matched: frozenset[str]
+    semantic: float  # cosine of question and sentence (0 without the embedding model)
     spans: tuple[TermSpan, ...]  # question-term occurrences inside the sentence
 
 
@@ -307,6 +352,15 @@ def _collect(abstract: str, query: QueryTerms, tokenizer: Tokenizer, spans) -> _
     return _Sentences(list(spans), hits, lengths, terms)
 
 
+def _semantic(
+    question: str, abstract: str, spans: Sequence[tuple[int, int]], enabled: bool
+) -> list[float]:
+    model = embedder() if enabled and question else None
+    if model is None:
+        return [0.0] * len(spans)
+    return model.similarity(question, [abstract[a:b] for a, b in spans]).tolist()
+
+
 def sentence_features(
     abstract: str,
     title: str,
@@ -316,7 +370,10 @@ def sentence_features(
     *,
     sentences: Sequence[tuple[int, int]] | None = None,
 ) -> tuple[list[list[float]], _Sentences]:
-    """One feature row per sentence (order of :data:`FEATURES`) and the raw material."""
+    """One feature row per sentence (order of :data:`FEATURES`) and the raw material.
+
+    Rows are built by feature name, so adding or reordering a feature cannot shift another.
+    """
     spans = split_sentences(abstract) if sentences is None else list(sentences)
     if not spans:
         return [], _Sentences([], [], [], [])
@@ -334,23 +391,34 @@ def sentence_features(
     window = params.phrase_window
     n_terms = len(query.terms) or 1
     n_title = len(title_terms) or 1
+    analysis = query.analysis
+    kind = analysis.kind if analysis else "claim"
+    focus = analysis.focus if analysis else frozenset()
+    wanted = analysis.wanted if analysis else frozenset()
 
-    bm25 = [0.0] * n
-    coverage = [0.0] * n
-    matched: list[set[str]] = []
-    rows: list[list[float]] = []
+    # Within-abstract weight: a question term found in few of the abstract's sentences points
+    # at those sentences; one found in all of them points nowhere.
+    tfs: list[dict[str, int]] = []
     for i in range(n):
         tf: dict[str, int] = {}
         for _, span in data.hits[i]:
             tf[span.term] = tf.get(span.term, 0) + 1
-        bm25[i] = sum(weights[t] * c * (k1 + 1.0) / (c + k1) for t, c in tf.items()) / total
-        coverage[i] = sum(weights[t] for t in tf) / total
-        matched.append(set(tf))
-        untitled = (
-            sum(weights[t] for t in tf if t not in title_terms) / untitled_total
-            if untitled_total
-            else 0.0
-        )
+        tfs.append(tf)
+    sentence_freq: dict[str, int] = {}
+    for tf in tfs:
+        for t in tf:
+            sentence_freq[t] = sentence_freq.get(t, 0) + 1
+    local = {t: weights[t] * math.log(1.0 + n / sf) for t, sf in sentence_freq.items()}
+    local_total = sum(local.values()) or 1.0
+    semantic = _semantic(query.text, abstract, spans, params.semantic)
+    best_semantic = max(semantic)
+    mean_semantic = sum(semantic) / n
+    first_focus = next((i for i in range(n) if focus & data.terms[i]), -1)
+
+    rows: list[dict[str, float]] = []
+    for i in range(n):
+        tf = tfs[i]
+        sentence_terms = data.terms[i]
         phrase_terms: set[str] = set()
         positions = data.hits[i]
         for a in range(len(positions)):
@@ -363,46 +431,62 @@ def sentence_features(
                 if ta != tb and abs(order[ta] - order[tb]) == 1:
                     phrase_terms.add(ta)
                     phrase_terms.add(tb)
-        sentence_terms = data.terms[i]
-        rows.append(
-            [
-                bm25[i],
-                coverage[i],
-                untitled,
-                len(tf) / n_terms,
-                1.0 if rarest in tf else 0.0,
-                sum(weights[t] for t in phrase_terms) / total,
-                1.0 if any(t[:1].isdigit() for t in sentence_terms) else 0.0,
-                1.0 if query_numbers & tf.keys() else 0.0,
-                i / (n - 1) if n > 1 else 0.0,
-                1.0 if i == 0 else 0.0,
-                1.0 if i == n - 1 else 0.0,
-                0.0,  # prev_coverage, filled below
-                0.0,  # next_coverage
-                0.0,  # coverage_gap
-                0.0,  # bm25_gap
-                len(title_terms & sentence_terms) / n_title,
-                1.0 if finding & sentence_terms else 0.0,
-                1.0 if method & sentence_terms else 0.0,
-                (i / (n - 1)) ** 2 if n > 1 else 0.0,
-                1.0 if data.lengths[i] < 6 else 0.0,
-                0.0,  # pair_coverage
-            ]
-        )
-    best_cov = max(coverage)
-    best_bm25 = max(bm25)
+        position = i / (n - 1) if n > 1 else 0.0
+        kinds = sentence_kinds(abstract[spans[i][0] : spans[i][1]])
+        names_focus = 1.0 if focus & sentence_terms else 0.0
+        row = {
+            "bm25": sum(weights[t] * c * (k1 + 1.0) / (c + k1) for t, c in tf.items()) / total,
+            "coverage": sum(weights[t] for t in tf) / total,
+            "coverage_untitled": (
+                sum(weights[t] for t in tf if t not in title_terms) / untitled_total
+                if untitled_total
+                else 0.0
+            ),
+            "matched_share": len(tf) / n_terms,
+            "rarest": 1.0 if rarest in tf else 0.0,
+            "phrases": sum(weights[t] for t in phrase_terms) / total,
+            "numbers": 1.0 if any(t[:1].isdigit() for t in sentence_terms) else 0.0,
+            "query_numbers": 1.0 if query_numbers & tf.keys() else 0.0,
+            "position": position,
+            "first": 1.0 if i == 0 else 0.0,
+            "last": 1.0 if i == n - 1 else 0.0,
+            "title_overlap": len(title_terms & sentence_terms) / n_title,
+            "finding_cue": 1.0 if finding & sentence_terms else 0.0,
+            "method_cue": 1.0 if method & sentence_terms else 0.0,
+            "position_squared": position * position,
+            "short": 1.0 if data.lengths[i] < 6 else 0.0,
+            "local_coverage": sum(local[t] for t in tf) / local_total,
+            "semantic": semantic[i],
+            "semantic_gap": semantic[i] - best_semantic,
+            "semantic_rel": semantic[i] - mean_semantic,
+            **{f"s_{name}": value for name, value in kinds.items()},
+            "focus": names_focus,
+            "focus_first": 1.0 if i == first_focus else 0.0,
+            "focus_defines": names_focus * kinds["defines"],
+            "wanted": 1.0 if wanted & sentence_terms else 0.0,
+        }
+        rows.append(row)
+    coverage = [row["coverage"] for row in rows]
+    bm25 = [row["bm25"] for row in rows]
+    local_cov = [row["local_coverage"] for row in rows]
+    best_cov, best_bm25, best_local = max(coverage), max(bm25), max(local_cov)
     for i, row in enumerate(rows):
-        row[11] = coverage[i - 1] if i > 0 else 0.0
-        row[12] = coverage[i + 1] if i + 1 < n else 0.0
-        row[13] = coverage[i] - best_cov
-        row[14] = bm25[i] - best_bm25
+        row["prev_coverage"] = coverage[i - 1] if i > 0 else 0.0
+        row["next_coverage"] = coverage[i + 1] if i + 1 < n else 0.0
+        row["coverage_gap"] = coverage[i] - best_cov
+        row["bm25_gap"] = bm25[i] - best_bm25
+        row["local_gap"] = local_cov[i] - best_local
         pair = 0.0
         for j in (i - 1, i + 1):
             if 0 <= j < n:
-                both = matched[i] | matched[j]
+                both = tfs[i].keys() | tfs[j].keys()
                 pair = max(pair, sum(weights[t] for t in both) / total)
-        row[20] = pair
-    return rows, data
+        row["pair_coverage"] = pair
+        for cross_kind, names in _CROSSES:
+            on = 1.0 if kind == cross_kind else 0.0
+            for name in names:
+                row[f"{cross_kind}*{name}"] = on * row[name]
+    return [[row[name] for name in FEATURES] for row in rows], data
 
 
 def score_sentences(
@@ -431,7 +515,8 @@ def score_sentences(
                 start=start,
                 end=end,
                 score=scores[i],
-                coverage=row[1],
+                coverage=row[_COVERAGE],
+                semantic=row[_SEMANTIC],
                 matched=matched,
                 spans=tuple(span for _, span in hits),
             )

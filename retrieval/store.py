@@ -333,6 +333,11 @@ class PaperStore:
 
     def get_by_pks(self, pks: Sequence[int]) -> list[Paper]:
         """Papers for store keys (the index's doc handles), in the order asked."""
+        found = self.papers_by_pks(pks)
+        return [found[int(pk)] for pk in pks if int(pk) in found]
+
+    def papers_by_pks(self, pks: Sequence[int]) -> dict[int, Paper]:
+        """Store key -> paper, for the keys that still exist."""
         found: dict[int, Paper] = {}
         for start in range(0, len(pks), _BATCH):
             chunk = [int(pk) for pk in pks[start : start + _BATCH]]
@@ -341,7 +346,7 @@ class PaperStore:
                 f"SELECT p.pk, {self._PAPER_COLUMNS} FROM papers p WHERE p.pk IN ({marks})", chunk
             ):
                 found[row[0]] = self._paper(row[1:])
-        return [found[int(pk)] for pk in pks if int(pk) in found]
+        return found
 
     def titles_by_pks(self, pks: Sequence[int]) -> list[tuple[str, str, str | None]]:
         """``(id, title, url)`` for store keys, in order: all a search result list needs."""

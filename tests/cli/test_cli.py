@@ -207,3 +207,23 @@ def test_bot_commands_without_a_token_are_one_line_exit_2(
     assert "Traceback" not in proc.stderr
     assert "PAPERBOT_DISCORD_TOKEN" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ingest_gzip_and_kaggle_zip_directly(tmp_path: Path) -> None:
+    """``paperbot ingest papers.jsonl.gz`` and the Kaggle snapshot's .zip, without extracting."""
+    import gzip
+    import zipfile
+
+    kaggle = FIXTURES / "kaggle_arxiv_snapshot" / "arxiv-metadata-oai-snapshot.first10.jsonl"
+    packed = tmp_path / "papers.jsonl.gz"
+    packed.write_bytes(gzip.compress(kaggle.read_bytes()))
+    db = tmp_path / "gz.db"
+    assert "10 added" in ok(run(["ingest", str(packed), "--db", str(db)], tmp_path))
+    archive = tmp_path / "arxiv.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as handle:
+        handle.write(kaggle, "arxiv-metadata-oai-snapshot.json")
+    assert "10 unchanged" in ok(run(["ingest", str(archive), "--db", str(db)], tmp_path))
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(packed.read_bytes()[:40])
+    line = user_error(run(["ingest", str(broken), "--db", str(db)], tmp_path))
+    assert "broken.jsonl.gz" in line

@@ -278,3 +278,38 @@ def test_sentence_with_the_question_outscores_one_without() -> None:
     scores = score_sentences(abstract, "A study", query, TOK)
     assert max(scores, key=lambda s: s.score).index == 1
     assert scores[1].matched >= {"statin", "stroke"}
+
+
+def quoted(answer, paper_id: str) -> list[str]:
+    return [q.text for p in answer.papers if p.id == paper_id for q in p.quotes]
+
+
+def test_quantity_question_quotes_the_number() -> None:
+    """The composer used to quote the ZeRO/offload sentence; the answer is the 50% one."""
+    answer = ask("how much memory does ReMax save compared to PPO?")
+    assert answer.answered and answer.papers[0].id == "2310.10505"
+    assert any("reduces memory usage by about 50%" in text for text in quoted(answer, "2310.10505"))
+
+
+def test_definition_question_quotes_the_introducing_sentence() -> None:
+    answer = ask("What is ASAp?")
+    assert answer.answered
+    texts = [t for p in answer.papers for t in (q.display for q in p.quotes)]
+    assert any("adaptive sampling with approximate expected futures (ASAp)" in t for t in texts)
+
+
+def test_lead_paper_gets_two_quotes_others_one() -> None:
+    answer = ask("any paper on segmenting text without punctuation")
+    assert answer.answered and answer.papers[0].id == "2406.16678"
+    assert 1 <= len(answer.papers[0].quotes) <= 2
+    assert all(len(p.quotes) <= 1 for p in answer.papers[1:])
+
+
+def test_without_the_embedding_model_answers_still_come() -> None:
+    papers, index = bundled()
+    question = "how does XPO make DPO explore?"
+    hits = index.search(TOK.query_terms(question), 10)
+    answer = compose(
+        question, [(papers[pos], score) for pos, score in hits], index, TOK, semantic=False
+    )
+    assert answer.answered and answer.papers[0].id == "2405.21046"
