@@ -50,7 +50,6 @@ ARXIV = REPO.parent / "shared" / "eval" / "arxiv-cs" / "papers.jsonl.gz"
 QUESTIONS = REPO / "bench" / "data" / "arxiv_questions" / "questions.jsonl"
 OUT = REPO / "bench" / "out"
 Span = tuple[int, int]
-CANDIDATES = 10
 KINDS = ("definition", "method", "quantity", "paper-finding", "problem")
 
 
@@ -93,10 +92,6 @@ def arxiv_library(path: Path | None = None) -> Library:
     return library
 
 
-def shown_spans(quote) -> list[Span]:
-    return list(quote.segments)
-
-
 def hits_gold(spans: Sequence[Span], gold: Sequence[Span]) -> bool:
     """Some shown piece and some gold sentence overlap by half of the shorter of the two."""
     for g in gold:
@@ -110,7 +105,7 @@ def hits_gold(spans: Sequence[Span], gold: Sequence[Span]) -> bool:
 def quoted_answer(answer: Answer, question: Question) -> bool:
     for paper in answer.papers:
         if paper.id == question.paper_id:
-            return any(hits_gold(shown_spans(q), question.gold) for q in paper.quotes)
+            return any(hits_gold(q.segments, question.gold) for q in paper.quotes)
     return False
 
 
@@ -146,7 +141,7 @@ def run_e2e(library: Library, questions: Sequence[Question]) -> dict:
                 bool(answer.papers)
                 and answer.papers[0].id == question.paper_id
                 and bool(answer.papers[0].quotes)
-                and hits_gold(shown_spans(answer.papers[0].quotes[0]), question.gold)
+                and hits_gold(answer.papers[0].quotes[0].segments, question.gold)
             )
         if question.paper_id and not quoted_answer(answer, question):
             misses.append(
@@ -221,11 +216,9 @@ def run_gold(library: Library, questions: Sequence[Question]) -> dict:
             per[kind]["top1"].append(hits_gold(ranked[:1], question.gold))
             per[kind]["top2"].append(hits_gold(ranked[:2], question.gold))
             per[kind]["first_quote"].append(
-                bool(quotes) and hits_gold(shown_spans(quotes[0]), question.gold)
+                bool(quotes) and hits_gold(quotes[0].segments, question.gold)
             )
-            per[kind]["any_quote"].append(
-                any(hits_gold(shown_spans(q), question.gold) for q in quotes)
-            )
+            per[kind]["any_quote"].append(any(hits_gold(q.segments, question.gold) for q in quotes))
     return {
         kind: {m: rate(v) for m, v in row.items()} | {"n": len(row["top1"])}
         for kind, row in per.items()
@@ -312,21 +305,17 @@ def gate_rows(library: Library, texts: Sequence[str]) -> np.ndarray:
 
     model = embedder()
     assert model is not None, "wordllama is needed to fit the gate"
-    index = library.index()
     tok = library.tokenizer
     params = composer.DEFAULT_COMPOSE
     rows = []
     for text in texts:
-        _, ranked, known = library._reranked(text, CANDIDATES, None)
-        missing = [pk for pk, _ in ranked if pk not in known]
-        known.update(library.store.papers_by_pks(missing))
-        query = query_weights(text, index, tok)
-        analyses = [
-            composer._analyse(known[pk], score, query, tok, params)
-            for pk, score in ranked[: params.analysed_candidates]
-            if pk in known
-        ]
-        rows.append(composer.gate_features(text, analyses, query, tok, params, model))
+        found = library.candidates(text)
+        query = query_weights(text, found.index, tok)
+        head = found.papers[: params.analysed_candidates]
+        analyses = composer.analyse_candidates(head, query, tok, params)
+        rows.append(
+            composer.gate_features(text, analyses, query, tok, params, model, found.similarity)
+        )
     return np.asarray(rows, dtype=np.float64)
 
 

@@ -39,7 +39,7 @@ from config import Settings  # noqa: E402
 from retrieval.compose import DEFAULT_COMPOSE, ComposeParams, compose  # noqa: E402
 from retrieval.index import BM25Index  # noqa: E402
 from retrieval.papers import Paper  # noqa: E402
-from retrieval.search import CANDIDATES_FOR_ANSWER, Library  # noqa: E402
+from retrieval.search import Library  # noqa: E402
 from retrieval.select import (  # noqa: E402
     FEATURES,
     MODEL_PATH,
@@ -378,13 +378,7 @@ def e2e_cases(library: Library, split: str) -> list[Case]:
     gold = gold_sentence_spans()
     cases = []
     for claim in load_claims(split):
-        _, ranked = library._ranked(
-            library.query_terms(claim["claim"]),
-            CANDIDATES_FOR_ANSWER,
-            (library.default_collection,),
-        )
-        papers = library.store.get_by_pks([pk for pk, _ in ranked])
-        candidates = [(p, s) for p, (_, s) in zip(papers, ranked, strict=True)]
+        candidates = library.candidates(claim["claim"]).papers
         cases.append(Case(claim["claim"], candidates, rationales(claim["evidence"], gold)))
     return cases
 
@@ -555,11 +549,7 @@ def cmd_timing(args: argparse.Namespace) -> None:
     tok = library.tokenizer
     prepared = []
     for claim in load_claims("dev"):
-        _, ranked = library._ranked(library.query_terms(claim["claim"]), 10, ("default",))
-        papers = library.store.get_by_pks([pk for pk, _ in ranked])
-        prepared.append(
-            (claim["claim"], [(p, s) for p, (_, s) in zip(papers, ranked, strict=True)])
-        )
+        prepared.append((claim["claim"], library.candidates(claim["claim"]).papers))
     times = []
     for _ in range(args.repeat):
         for question, candidates in prepared:

@@ -275,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "ingest",
-        help="add papers from a file (JSONL, BEIR, Kaggle arXiv, HF page) or a remote source",
+        help="add papers from a file (JSONL, BEIR, Kaggle arXiv, HF page; plain, gzip, bzip2, "
+        "xz or a one-file zip) or a remote source",
         description="paperbot ingest PATH, or paperbot ingest {hf-daily,hf-paper,arxiv,oai} ...",
     )
     p.add_argument("path", help="file to load")

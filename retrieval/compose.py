@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -40,11 +40,15 @@ from retrieval.tokenize import TermSpan, Tokenizer
 __all__ = [
     "ELLIPSIS",
     "Answer",
+    "AnswerGate",
     "AnsweredPaper",
     "ComposeParams",
     "Quote",
+    "analyse_candidates",
     "answer_to_json",
     "compose",
+    "default_gate",
+    "gate_features",
 ]
 
 log = logging.getLogger(__name__)
@@ -216,14 +220,23 @@ def gate_features(
     tokenizer: Tokenizer,
     params: ComposeParams,
     model: Embedder,
+    similarity: Mapping[str, float] | None = None,
 ) -> list[float]:
-    """The :data:`GATE_FEATURES` of a question and its first few analysed candidates."""
+    """The :data:`GATE_FEATURES` of a question and its first few analysed candidates.
+
+    ``similarity`` holds question-paper cosines the retriever already computed (by paper id);
+    only the papers missing from it are embedded here.
+    """
     lead = analyses[0]
     doc_coverage = max(
         _coverage(set(tokenizer.terms(f"{a.paper.title}\n{a.paper.abstract}")), query)
         for a in analyses
     )
-    papers = model.similarity(question, [f"{a.paper.title}. {a.paper.abstract}" for a in analyses])
+    known = similarity or {}
+    missing = [a.paper for a in analyses if a.paper.id not in known]
+    computed = model.similarity(question, [f"{p.title}. {p.abstract}" for p in missing])
+    fresh = {p.id: float(v) for p, v in zip(missing, computed, strict=True)}
+    papers = [known.get(a.paper.id, fresh.get(a.paper.id, 0.0)) for a in analyses]
     total = query.total or 1.0
     unseen = sum(w for t, w in query.weights.items() if t not in query.known) / total
     return [
@@ -233,7 +246,7 @@ def gate_features(
         lead.known_coverage,
         float(min(lead.concepts, 4)),
         max((s.semantic for a in analyses for s in a.ranked), default=0.0),
-        float(papers.max()) if len(papers) else 0.0,
+        max(papers, default=0.0),
         unseen,
         1.0 if any(_addresses(a, query, params) for a in analyses) else 0.0,
         float(min(len(query.terms), 20)),
@@ -397,6 +410,21 @@ def _analyse(
     )
 
 
+def analyse_candidates(
+    candidates: Sequence[tuple[Paper, float]],
+    query: QueryTerms,
+    tokenizer: Tokenizer,
+    params: ComposeParams = DEFAULT_COMPOSE,
+    *,
+    semantic: bool = True,
+) -> list[_Analysis]:
+    """Every sentence of each candidate scored, in the candidates' order (``semantic`` off:
+    lexical evidence only)."""
+    if not semantic:
+        params = replace(params, selection=replace(params.selection, semantic=False))
+    return [_analyse(paper, score, query, tokenizer, params) for paper, score in candidates]
+
+
 def _concepts(query: QueryTerms, matched: set[str], groups: list[list[TermSpan]]) -> int:
     """How many separate things of the question the evidence matches.
 
@@ -557,6 +585,7 @@ def compose(
     params: ComposeParams = DEFAULT_COMPOSE,
     semantic: bool = True,
     gate: AnswerGate | None = None,
+    similarity: Mapping[str, float] | None = None,
 ) -> Answer:
     """Compose the answer to ``question`` from the retriever's ``candidates`` (best first).
 
@@ -592,24 +621,32 @@ def compose(
         return declined("no-terms")
     if not unique:
         return declined("no-candidates")
-    selection = params.selection if semantic else replace(params.selection, semantic=False)
-    analysis_params = replace(params, selection=selection)
-    analyses = [
-        _analyse(paper, score, query, tokenizer, analysis_params)
-        for paper, score in unique[: max(params.analysed_candidates, max_papers)]
-    ]
+    analyses = analyse_candidates(
+        unique[: max(params.analysed_candidates, max_papers)],
+        query,
+        tokenizer,
+        params,
+        semantic=semantic,
+    )
     first = analyses[0]
     addressing = [a for a in analyses if _addresses(a, query, params)]
     model = embedder() if semantic else None
     gate = gate or default_gate()
     if model is not None and gate is not None:
-        features = gate_features(
-            question, analyses[: params.analysed_candidates], query, tokenizer, params, model
-        )
         sure = first in addressing and first.evidence_coverage >= params.sure_coverage
-        if not sure and gate.score(features) <= gate.threshold:
-            log.debug("declined %r: the answer gate says no", question)
-            return declined("low-coverage")
+        if not sure:
+            features = gate_features(
+                question,
+                analyses[: params.analysed_candidates],
+                query,
+                tokenizer,
+                params,
+                model,
+                similarity,
+            )
+            if gate.score(features) <= gate.threshold:
+                log.debug("declined %r: the answer gate says no", question)
+                return declined("low-coverage")
         lead = first
     else:
         if not addressing:

@@ -118,8 +118,6 @@ def _kind(text: str) -> str:
             return "problem"
         if _METHOD.search(stripped):
             return "method"
-        if _PROBLEM.search(stripped):
-            return "problem"
         if _DEFINITION.search(stripped):
             return "definition"
         return "method"

@@ -75,6 +75,24 @@ Scope = str | Sequence[str] | None
 the first is the base whose statistics score them all)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """Papers for the composer, best first, with the index that scored them and the WordLlama
+    cosines of the question with the re-ranked ones (by paper id)."""
+
+    index: BM25Index
+    papers: list[tuple[Paper, float]]
+    similarity: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Reranked:
+    index: BM25Index
+    ranked: list[tuple[int, float]]  # (store key, score), best first
+    papers: dict[int, Paper]  # the re-ranked head, already read
+    similarity: dict[int, float]  # store key -> cosine with the question
+
+
 @dataclass
 class _Served:
     index: BM25Index
@@ -342,39 +360,38 @@ class Library:
             ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
         return base, ranked
 
-    def _reranked(
-        self, question: str, k: int, collection: Scope
-    ) -> tuple[BM25Index, list[tuple[int, float]], dict[int, Paper]]:
+    def _reranked(self, question: str, k: int, collection: Scope) -> _Reranked:
         """BM25's best, the first ``rerank_candidates`` of them re-scored as BM25 plus
         ``semantic_weight`` x the best BM25 score x the WordLlama cosine of question and paper,
         so a paper that says what was asked in other words can overtake one that shares more
-        words (weight chosen on our question set's train split). Returns the papers read."""
+        words (weight chosen on our question set's train split). Keeps the papers it read and
+        the cosines, so answering does not read or embed them again."""
         names = self._scope(collection)
         depth = max(k, self.rerank_candidates)
         index, ranked = self._ranked(self.query_terms(question), depth, names)
-        papers: dict[int, Paper] = {}
         head = ranked[: self.rerank_candidates]
         n_head = len(head)
-        model = embedder() if self.semantic and len(head) > 1 else None
-        if model is not None and head[0][1] > 0:
-            papers = self.store.papers_by_pks([pk for pk, _ in head])
-            head = [(pk, score) for pk, score in head if pk in papers]
-            fetched = [papers[pk] for pk, _ in head]
-            sims = model.similarity(
-                question[:MAX_QUERY_CHARS], [f"{p.title}. {p.abstract}" for p in fetched]
-            )
-            top = head[0][1] if head and head[0][1] > 0 else 1.0
-            # In BM25's units: the best paper's BM25 score times the semantic weight per unit of
-            # cosine, so scores stay comparable with the papers below the re-ranked head.
-            rescored = [
-                (pk, score + self.semantic_weight * top * float(sim))
-                for (pk, score), sim in zip(head, sims, strict=True)
-            ]
-            rescored.sort(key=lambda item: -item[1])
-            floor = rescored[-1][1] if rescored else 0.0
-            tail = [(pk, min(score, floor)) for pk, score in ranked[n_head:]]
-            ranked = rescored + tail
-        return index, ranked[:k], papers
+        model = embedder() if len(head) > 1 and head[0][1] > 0 else None
+        if model is None:
+            return _Reranked(index, ranked[:k], {}, {})
+        papers = self.store.papers_by_pks([pk for pk, _ in head])
+        head = [(pk, score) for pk, score in head if pk in papers]
+        sims = model.similarity(
+            question[:MAX_QUERY_CHARS],
+            [f"{papers[pk].title}. {papers[pk].abstract}" for pk, _ in head],
+        )
+        top = head[0][1] if head and head[0][1] > 0 else 1.0
+        # In BM25's units: the best paper's BM25 score times the semantic weight per unit of
+        # cosine, so scores stay comparable with the papers below the re-ranked head.
+        rescored = [
+            (pk, score + self.semantic_weight * top * float(sim))
+            for (pk, score), sim in zip(head, sims, strict=True)
+        ]
+        rescored.sort(key=lambda item: -item[1])
+        floor = rescored[-1][1] if rescored else 0.0
+        tail = [(pk, min(score, floor)) for pk, score in ranked[n_head:]]
+        similarity = {pk: float(sim) for (pk, _), sim in zip(head, sims, strict=True)}
+        return _Reranked(index, (rescored + tail)[:k], papers, similarity)
 
     def search(
         self, query: str, *, k: int = 10, offset: int = 0, collection: Scope = None
@@ -382,34 +399,46 @@ class Library:
         """Ranked hits ``offset .. offset + k`` for a free-text query."""
         if k <= 0:
             return []
-        _, ranked, _ = self._reranked(query, k + offset, collection)
-        ranked = ranked[offset:]
+        ranked = self._reranked(query, k + offset, collection).ranked[offset:]
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         return [
             Hit(id=row[0], title=row[1], score=score, url=paper_link(row[0], row[2]))
             for row, (_, score) in zip(rows, ranked, strict=True)
         ]
 
+    def candidates(
+        self, question: str, *, k: int = CANDIDATES_FOR_ANSWER, collection: Scope = None
+    ) -> Candidates:
+        """What :meth:`ask` hands the composer: the best ``k`` papers (re-ranked), the index
+        whose statistics score them, and the question-paper cosines already computed."""
+        reranked = self._reranked(question, k, collection)
+        known = dict(reranked.papers)
+        missing = [pk for pk, _ in reranked.ranked if pk not in known]
+        if missing:
+            known.update(self.store.papers_by_pks(missing))
+        return Candidates(
+            index=reranked.index,
+            papers=[(known[pk], score) for pk, score in reranked.ranked if pk in known],
+            similarity={known[pk].id: sim for pk, sim in reranked.similarity.items()},
+        )
+
     def ask(self, question: str, *, collection: Scope = None) -> Answer:
         """The composed answer: best papers with the sentences that answer, or a plain 'no'."""
         from retrieval.compose import compose
 
         names = self._scope(collection)
-        index, ranked, known = self._reranked(question, CANDIDATES_FOR_ANSWER, names)
-        missing = [pk for pk, _ in ranked if pk not in known]
-        if missing:
-            known.update(self.store.papers_by_pks(missing))
-        candidates = [(known[pk], score) for pk, score in ranked if pk in known]
+        found = self.candidates(question, collection=names)
         return compose(
             question,
-            candidates,
-            index,
+            found.papers,
+            found.index,
             self.tokenizer,
             max_papers=self.max_answer_papers,
             collection=names[-1],
             paper_count=self.info(names).paper_count,
-            as_of=index.meta.built_at,
+            as_of=found.index.meta.built_at,
             semantic=self.semantic,
+            similarity=found.similarity,
         )
 
     def paper(self, paper_id: str) -> Paper | None:
