@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.paths import FIXTURES
+from tests.paths import FIXTURES, require_shared
 
 HF_DAILY = FIXTURES / "hf_daily_papers" / "daily_papers_limit100_2026-06-12.json"
 HF_PAPER = FIXTURES / "hf_paper" / "paper_2608.09888.json"
@@ -164,6 +164,7 @@ class FixtureServer:
     """Start with ``with FixtureServer() as server:``; ``server.url`` is ``http://127.0.0.1:P``."""
 
     def __init__(self) -> None:
+        require_shared()  # it serves the recorded responses in the shared fixtures
         self.daily: dict[str, bytes] = {}
         self.daily_default: bytes | None = HF_DAILY.read_bytes()
         self.papers: dict[str, bytes] = {"2608.09888": HF_PAPER.read_bytes()}

@@ -86,14 +86,16 @@ def test_error_feed_is_recognised() -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (ARXIV_2026.read_bytes()[:3000], "truncated XML"),
+        (None, "truncated XML"),  # the recorded feed cut at 3,000 bytes
         (b"<feed><entry></feed>", "malformed XML"),
         (b"", "empty response body"),
         (b'<?xml version="1.0"?><html><body>oops</body></html>', "expected an Atom <feed>"),
         (b'<!DOCTYPE x [<!ENTITY a "aaaa">]><feed/>', "DTD"),
     ],
 )
-def test_bad_xml_is_a_one_line_parse_error(body: bytes, expected: str) -> None:
+def test_bad_xml_is_a_one_line_parse_error(body: bytes | None, expected: str) -> None:
+    if body is None:
+        body = ARXIV_2026.read_bytes()[:3000]
     with pytest.raises(ParseError) as caught:
         parse_feed(body, "GET https://export.arxiv.org/api/query?search_query=x")
     assert expected in str(caught.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import lru_cache
 
 import pytest
 
@@ -12,7 +13,11 @@ from retrieval.ingest.hf import HuggingFacePapers, dates_between, parse_hf_item
 from tests.retrieval.ingest.conftest import fast_client
 from tests.retrieval.ingest.server import HF_DAILY, HF_PAPER, Fault, FixtureServer, rewrite_daily
 
-RECORDED = json.loads(HF_DAILY.read_bytes())
+
+@lru_cache(maxsize=1)
+def recorded() -> list[dict]:
+    """The recorded daily listing (read on first use, so collection needs no shared data)."""
+    return json.loads(HF_DAILY.read_bytes())
 
 
 async def test_daily_papers_of_one_date(server: FixtureServer) -> None:
@@ -22,9 +27,9 @@ async def test_daily_papers_of_one_date(server: FixtureServer) -> None:
         {"limit": ["100"], "date": ["2026-06-12"]}
     ]
     assert len(batch.papers) == 30 and batch.skipped == []
-    assert [p.id for p in batch.papers] == [item["paper"]["id"] for item in RECORDED]
+    assert [p.id for p in batch.papers] == [item["paper"]["id"] for item in recorded()]
     first = batch.papers[0]
-    raw = RECORDED[0]["paper"]
+    raw = recorded()[0]["paper"]
     assert first.abstract == " ".join(raw["summary"].split())  # the authors' abstract
     assert first.abstract != raw["ai_summary"]
     assert first.metadata["ai_summary"] == raw["ai_summary"]  # HF's summary: metadata only
@@ -43,7 +48,7 @@ async def test_github_repo_and_project_page_are_metadata(server: FixtureServer) 
     webchallenger = by_id["2606.10423"]
     assert webchallenger.metadata["github_repo"] == "https://github.com/jayoohwang1/webchallenger"
     assert webchallenger.metadata["project_page"].startswith("https://jayoohwang1.github.io/")
-    assert webchallenger.abstract == " ".join(RECORDED[4]["paper"]["summary"].split())
+    assert webchallenger.abstract == " ".join(recorded()[4]["paper"]["summary"].split())
     assert server.seen[-1].query == {"limit": ["100"]}  # no date: today's list
 
 
@@ -137,14 +142,16 @@ async def test_search(server: FixtureServer) -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (HF_DAILY.read_bytes()[:5000], "malformed or truncated JSON"),  # cut, but valid HTTP
+        (None, "malformed or truncated JSON"),  # the recording cut at 5,000 bytes: valid HTTP
         (b"<html>Service temporarily unavailable</html>", "malformed or truncated JSON"),
         (b'{"error": "Invalid date"}', "expected a JSON array of papers, got dict"),
     ],
 )
 async def test_bad_bodies_are_clear_parse_errors(
-    server: FixtureServer, body: bytes, expected: str
+    server: FixtureServer, body: bytes | None, expected: str
 ) -> None:
+    if body is None:
+        body = HF_DAILY.read_bytes()[:5000]
     server.fault("/api/daily_papers", Fault.body(body, content_type="application/json"))
     async with fast_client() as http:
         with pytest.raises(ParseError) as caught:
