@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from retrieval.papers import Paper, arxiv_abs_url, hf_paper_url
+from retrieval.papers import Paper, hf_paper_url
 
 __all__ = [
     "encode_fragment_term",
@@ -93,10 +93,8 @@ def with_text_fragment(url: str, quote_text: str) -> str:
 
 
 def page_url_for(paper: Paper) -> str | None:
-    """The arXiv abstract page for arXiv papers, else the paper's own url (if any)."""
-    if paper.arxiv_id:
-        return arxiv_abs_url(paper.arxiv_id)
-    return paper.url or None
+    """The paper's page, by the one rule in ``paper_link``."""
+    return paper.link
 
 
 def hf_url_for(paper: Paper) -> str | None:

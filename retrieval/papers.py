@@ -92,10 +92,12 @@ def hf_paper_url(arxiv_id: str) -> str:
 
 
 def paper_link(paper_id: str, url: str | None) -> str | None:
-    """The best page for a human: the source's url, else the arXiv abstract page, else none."""
-    if url:
-        return url
-    return arxiv_abs_url(paper_id) if is_arxiv_id(paper_id) else None
+    """The one page every answer and search result links to: the arXiv abstract page for an
+    arXiv paper (stable, and it shows the abstract verbatim, so a text-fragment link highlights
+    the quote), else the source's own url, else none."""
+    if is_arxiv_id(paper_id):
+        return arxiv_abs_url(paper_id)
+    return url or None
 
 
 class Paper(BaseModel):
@@ -137,5 +139,5 @@ class Paper(BaseModel):
 
     @property
     def link(self) -> str | None:
-        """The best page for a human: the source url, else the arXiv abstract page."""
+        """The page this paper links to everywhere (see ``paper_link``)."""
         return paper_link(self.id, self.url)

@@ -14,7 +14,7 @@ from retrieval.links import (
     text_fragment,
     with_text_fragment,
 )
-from retrieval.papers import Paper
+from retrieval.papers import Paper, paper_link
 
 UNRESERVED = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~%")
 
@@ -67,3 +67,16 @@ def test_pages_for_arxiv_and_other_papers() -> None:
     assert hf_url_for(other) is None
     bare = Paper(id="some-slug-1234", title="t", abstract="a", source="s")
     assert page_url_for(bare) is None
+
+
+def test_one_link_rule_for_search_and_answers() -> None:
+    """A paper ingested from Hugging Face links to arXiv in /search and in /ask alike."""
+    from_hf = Paper(
+        id="2405.21046",
+        title="t",
+        abstract="a",
+        source="hf-daily",
+        url="https://huggingface.co/papers/2405.21046",
+    )
+    assert from_hf.link == page_url_for(from_hf) == "https://arxiv.org/abs/2405.21046"
+    assert paper_link(from_hf.id, from_hf.url) == from_hf.link
