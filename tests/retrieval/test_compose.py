@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from retrieval.compose import ComposeParams, Quote, answer_to_json, compose
 from retrieval.index import BM25Index, BM25Params, IndexMeta, build_postings
+from retrieval.links import with_text_fragment
 from retrieval.loaders import bundled_papers
 from retrieval.papers import Paper
 from retrieval.select import FEATURES, default_model, query_weights, score_sentences
@@ -162,7 +163,9 @@ def test_arxiv_paper_gets_abs_hf_and_highlight_links() -> None:
     assert top.url == "https://arxiv.org/abs/2405.21046"
     assert top.hf_url == "https://huggingface.co/papers/2405.21046"
     assert top.fragment_url is not None
-    assert top.fragment_url.startswith("https://arxiv.org/abs/2405.21046#:~:text=We%20propose")
+    # The highlight link goes to the arXiv page and highlights the lead quote.
+    assert top.fragment_url == with_text_fragment(top.url, top.quotes[0].text)
+    assert top.fragment_url.startswith("https://arxiv.org/abs/2405.21046#:~:text=")
 
 
 def test_long_sentence_is_trimmed_to_verbatim_pieces() -> None:
