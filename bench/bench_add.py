@@ -76,13 +76,15 @@ def _settings(db: Path, server_url: str) -> Any:
 
 def library_level(library: Any, papers: list[Any]) -> list[float]:
     """Add-then-search per paper; ids moved to ``29xx.`` so each is new to the store."""
+    from retrieval.search import Scope
+
     times = []
     for n, original in enumerate(papers):
         paper = original.model_copy(update={"id": "29" + original.id[2:]})
         guild = f"guild-bench-lib-{n}"
         start = time.perf_counter()
         library.add_papers([paper], guild)
-        hits = library.search(paper.title, k=10, collection=("default", guild))
+        hits = library.search(paper.title, k=10, collection=Scope(("default", guild)))
         took = time.perf_counter() - start
         assert paper.id in [h.id for h in hits], f"{paper.id} not found after add"
         times.append(took)

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("paperbot.bot.adding")
 
-GUILD_PREFIX = "guild-"
 T = TypeVar("T")
 RunBlocking = Callable[..., Awaitable[Any]]
 
@@ -48,11 +47,6 @@ LINK_RE = re.compile(
     rf"(?P<id>{_ID})(?:v\d+)?(?:\.pdf)?",
     re.IGNORECASE,
 )
-
-
-def guild_collection(guild_id: int) -> str:
-    """The name of a guild's own collection in the store."""
-    return f"{GUILD_PREFIX}{guild_id}"
 
 
 def parse_reference(text: str) -> str | None:
@@ -93,24 +87,6 @@ def question_beside_links(text: str) -> str | None:
     something (has a "?"), else None ("new ones: <link> and <link>" is not a question)."""
     rest = strip_links(text)
     return rest if "?" in rest else None
-
-
-def membership(library: Library, paper_id: str, shared: str, own: str) -> tuple[bool, bool]:
-    """Whether a stored paper is in the shared collection and in a guild's own one."""
-    holders = library.store.collections_of(paper_id)
-    return shared in holders, own in holders
-
-
-def in_scope(library: Library, paper_id: str, scope: Any) -> bool:
-    """Whether ``paper_id`` is visible from ``scope`` (what ``collection_for`` returned): a
-    paper another server added must not show up in this one, nor in direct messages."""
-    if scope is None:
-        names: tuple[str, ...] = (library.default_collection,)
-    elif isinstance(scope, str):
-        names = (scope,)
-    else:
-        names = tuple(scope)
-    return bool(library.store.collections_of(paper_id) & set(names))
 
 
 # -- outcomes and errors ----------------------------------------------------------------------
@@ -204,24 +180,23 @@ class PaperAdder:
     # -- store side (index thread) ------------------------------------------------------------
     def _membership(self, paper_id: str, own: str) -> tuple[Paper | None, bool, bool]:
         """The stored paper (if any) and whether it is in the shared / the guild's collection."""
-        paper = self.library.store.get(paper_id)
+        paper = self.library.paper(paper_id)
         if paper is None:
             return None, False, False
-        in_shared, in_guild = membership(self.library, paper_id, self.shared, own)
-        return paper, in_shared, in_guild
+        holders = self.library.holders(paper_id)
+        return paper, self.shared in holders, own in holders
 
     def _write(self, paper: Paper, own: str) -> tuple[int, int]:
-        """Upsert into the guild's collection (one transaction) and index it; (added, count)."""
-        from retrieval.ingest.common import merge_with_stored
+        """Add to the guild's collection (one transaction, indexed at once); (added, count)."""
+        from retrieval.search import CollectionFull as Full
 
-        store = self.library.store
-        limit = self.settings.guild_max_papers
-        if limit and store.count(own) >= limit:
-            raise CollectionFull(limit)
-        result = self.library.add_papers(merge_with_stored(store, [paper]), own)
-        # Build the guild's small index now (milliseconds) rather than in the next question.
-        self.library.warm((self.shared, own))
-        return result.added, store.count(own)
+        try:
+            result = self.library.add_papers(
+                [paper], own, limit=self.settings.guild_max_papers or None
+            )
+        except Full as exc:
+            raise CollectionFull(exc.limit) from None
+        return result.added, self.library.count(own)
 
     # -- network side (event loop) ------------------------------------------------------------
     async def fetch(self, paper_id: str) -> tuple[Paper, str]:
@@ -252,10 +227,11 @@ class PaperAdder:
 
     async def add(self, paper_id: str, guild_id: int) -> AddOutcome:
         """Make ``paper_id`` answerable in ``guild_id``. Raises :class:`AddError`."""
-        own = guild_collection(guild_id)
+        own = self.library.scope(guild_id).own
+        assert own is not None
         stored, in_shared, in_guild = await self.run_blocking(self._membership, paper_id, own)
         if stored is not None and (in_shared or in_guild):
-            count = await self.run_blocking(self.library.store.count, own)
+            count = await self.run_blocking(self.library.count, own)
             status = Status.ALREADY_SHARED if in_shared else Status.ALREADY_HERE
             return AddOutcome(stored, status, count, "store")
         if stored is not None:  # another server added it: no need to download it again

@@ -187,17 +187,8 @@ class PaperBotMixin:
         return self.library
 
     def collection_for(self, guild_id: int | None) -> Scope:
-        """What a question asked in ``guild_id`` searches: the shared collection plus the
-        guild's own (``guild-<id>``, filled by ``/add``); in a DM, the shared collection only.
-
-        The guild's papers are scored on the shared collection's statistics, so one ranked list
-        comes back. A guild that never added anything costs nothing (its collection is empty).
-        """
-        if guild_id is None:
-            return None
-        from bot.adding import guild_collection
-
-        return (self.settings.collection, guild_collection(guild_id))
+        """What a question asked in ``guild_id`` searches (see ``Library.scope``)."""
+        return self.require_library().scope(guild_id)
 
     def ingest_http(self) -> PoliteClient:
         """The HTTP client for ``/add`` (created on first use, closed with the bot).

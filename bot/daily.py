@@ -90,10 +90,7 @@ class DailyRefresher:
         return self.settings.collection
 
     def _write(self, papers: list[Paper]) -> Any:
-        from retrieval.ingest.common import merge_with_stored
-
-        merged = merge_with_stored(self.library.store, papers)
-        return self.library.add_papers(merged, self.collection)
+        return self.library.add_papers(papers, self.collection)
 
     async def _fetch(self, http: PoliteClient, days: list[date], report: RefreshReport) -> list:
         from retrieval.ingest.common import dedupe_newest

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -29,7 +29,7 @@ from retrieval.index import (
 )
 from retrieval.papers import Paper, paper_link
 from retrieval.semantic import embedder
-from retrieval.store import PaperStore, UpsertResult
+from retrieval.store import PaperStore, StoredCollection, UpsertResult, merge_with_stored
 from retrieval.tokenize import Tokenizer, default_tokenizer
 
 if TYPE_CHECKING:
@@ -45,6 +45,15 @@ _GENERATION_TTL = 1.0
 
 class EmptyQuery(ValueError):
     """The question has no searchable words (empty, only punctuation or only stopwords)."""
+
+
+class CollectionFull(Exception):
+    """A collection already holds as many papers as it may (``add_papers(limit=...)``)."""
+
+    def __init__(self, collection: str, limit: int) -> None:
+        super().__init__(f"collection {collection!r} already holds its limit of {limit} papers")
+        self.collection = collection
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +79,29 @@ def _version() -> str:
         return "0+unknown"
 
 
-Scope = str | Sequence[str] | None
-"""One collection, or several searched together (a guild's own papers beside the shared ones:
-the first is the base whose statistics score them all)."""
+GUILD_PREFIX = "guild-"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The collections a question searches, made by :meth:`Library.scope`: the base collection,
+    whose statistics score them all, then (for a server) the server's own papers beside it, so
+    one ranked list comes back. A paper another server added is not in this scope."""
+
+    collections: tuple[str, ...]
+
+    @property
+    def base(self) -> str:
+        return self.collections[0]
+
+    @property
+    def own(self) -> str | None:
+        """The server's own collection (filled by ``/add``), if the scope has one."""
+        return self.collections[1] if len(self.collections) > 1 else None
+
+
+Where = Scope | str | None
+"""What the query verbs accept: a scope, one collection by name, or the default collection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,13 +285,20 @@ class Library:
                 self._extras[name] = extra
             return extra.index
 
-    def _scope(self, collection: Scope) -> tuple[str, ...]:
+    def scope(self, guild_id: int | None = None) -> Scope:
+        """What a question asked in ``guild_id`` searches: the shared collection plus the
+        server's own (``guild-<id>``); in a DM, the shared collection only. A server that never
+        added anything costs nothing (its collection is empty)."""
+        if guild_id is None:
+            return Scope((self.default_collection,))
+        return Scope((self.default_collection, f"{GUILD_PREFIX}{guild_id}"))
+
+    def _scope(self, collection: Where) -> tuple[str, ...]:
         if collection is None:
             return (self.default_collection,)
         if isinstance(collection, str):
             return (collection,)
-        names = tuple(dict.fromkeys(c for c in collection if c))
-        return names or (self.default_collection,)
+        return collection.collections
 
     def _load_or_build(self, collection: str, generation: int) -> BM25Index:
         root = index_root(self.store.path, collection)
@@ -320,16 +356,56 @@ class Library:
         return index
 
     # -- writing ----------------------------------------------------------------------------------
-    def add_papers(self, papers: Iterable[Paper], collection: str | None = None) -> UpsertResult:
-        """Upsert papers and make them searchable at once (the new index is swapped in whole)."""
+    def add_papers(
+        self,
+        papers: Iterable[Paper],
+        collection: str | None = None,
+        *,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        index_progress: Callable[[int], None] | None = None,
+    ) -> UpsertResult:
+        """The one way papers enter the store (file and remote ingest, ``/add``, the daily
+        refresh): the stored metadata of papers already known is folded in (incoming keys win,
+        so a Hugging Face ingest after arXiv keeps the arXiv categories), everything is written
+        in one transaction, and the collection is re-indexed so the papers are answerable at
+        once. A server's own collection, searched beside the shared one, is re-indexed instead
+        on its next query (milliseconds). ``limit`` refuses to grow a collection past that many
+        papers (:class:`CollectionFull`, nothing written)."""
         name = collection or self.default_collection
-        result = self.store.upsert(papers, name)
-        if (result.added or result.updated) and name in self._served:
+        if limit and self.store.count(name) >= limit:
+            raise CollectionFull(name, limit)
+        result = self.store.upsert(merge_with_stored(self.store, papers), name, progress=progress)
+        if (result.added or result.updated) and not name.startswith(GUILD_PREFIX):
             with self._lock(name):
-                self.rebuild(name)
-        # A collection searched beside another is re-indexed lazily on its next query (small:
-        # milliseconds); a base collection is rebuilt now so the paper is answerable at once.
+                self.rebuild(name, progress=index_progress)
+        if name.startswith(GUILD_PREFIX):
+            self.warm(Scope((self.default_collection, name)))
         return result
+
+    # -- what is stored ---------------------------------------------------------------------------
+    def count(self, collection: str | None = None) -> int:
+        """Papers in one collection."""
+        return self.store.count(collection or self.default_collection)
+
+    def holders(self, paper_id: str) -> frozenset[str]:
+        """The collections a stored paper is in (empty when it is not stored)."""
+        return frozenset(self.store.collections_of(paper_id.strip()))
+
+    def visible(self, paper_id: str, collection: Where = None) -> bool:
+        """Whether a stored paper can be shown in ``collection``: a paper another server added
+        must not show up in this one, nor in direct messages."""
+        return bool(self.holders(paper_id) & set(self._scope(collection)))
+
+    def collections(self) -> list[StoredCollection]:
+        return list(self.store.collections())
+
+    def papers(self, collection: str | None = None) -> Iterator[Paper]:
+        """Every paper of a collection, in store order (for export)."""
+        return self.store.iter_papers(collection or self.default_collection)
+
+    def has_collection(self, collection: str) -> bool:
+        return any(c.name == collection for c in self.store.collections())
 
     # -- queries ----------------------------------------------------------------------------------
     def query_terms(self, text: str) -> list[str]:
@@ -343,10 +419,9 @@ class Library:
         return terms
 
     def _ranked(
-        self, terms: list[str], k: int, collection: Scope
+        self, terms: list[str], k: int, names: tuple[str, ...]
     ) -> tuple[BM25Index, list[tuple[int, float]]]:
-        """Best ``k`` store keys over a scope, merged by score, each paper once."""
-        names = self._scope(collection)
+        """Best ``k`` store keys over a scope's collections, merged by score, each paper once."""
         base = self.index(names[0])
         ranked = [(int(base.doc_pks[pos]), score) for pos, score in base.search(terms, k)]
         extras = [idx for name in names[1:] if (idx := self._extra_index(name, base)) is not None]
@@ -360,7 +435,7 @@ class Library:
             ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
         return base, ranked
 
-    def _reranked(self, question: str, k: int, collection: Scope) -> _Reranked:
+    def _reranked(self, question: str, k: int, collection: Where) -> _Reranked:
         """BM25's best, the first ``rerank_candidates`` of them re-scored as BM25 plus
         ``semantic_weight`` x the best BM25 score x the WordLlama cosine of question and paper,
         so a paper that says what was asked in other words can overtake one that shares more
@@ -394,7 +469,7 @@ class Library:
         return _Reranked(index, (rescored + tail)[:k], papers, similarity)
 
     def search(
-        self, query: str, *, k: int = 10, offset: int = 0, collection: Scope = None
+        self, query: str, *, k: int = 10, offset: int = 0, collection: Where = None
     ) -> list[Hit]:
         """Ranked hits ``offset .. offset + k`` for a free-text query."""
         if k <= 0:
@@ -407,7 +482,7 @@ class Library:
         ]
 
     def candidates(
-        self, question: str, *, k: int = CANDIDATES_FOR_ANSWER, collection: Scope = None
+        self, question: str, *, k: int = CANDIDATES_FOR_ANSWER, collection: Where = None
     ) -> Candidates:
         """What :meth:`ask` hands the composer: the best ``k`` papers (re-ranked), the index
         whose statistics score them, and the question-paper cosines already computed."""
@@ -422,12 +497,12 @@ class Library:
             similarity={known[pk].id: sim for pk, sim in reranked.similarity.items()},
         )
 
-    def ask(self, question: str, *, collection: Scope = None) -> Answer:
+    def ask(self, question: str, *, collection: Where = None) -> Answer:
         """The composed answer: best papers with the sentences that answer, or a plain 'no'."""
         from retrieval.compose import compose
 
         names = self._scope(collection)
-        found = self.candidates(question, collection=names)
+        found = self.candidates(question, collection=Scope(names))
         return compose(
             question,
             found.papers,
@@ -435,7 +510,7 @@ class Library:
             self.tokenizer,
             max_papers=self.max_answer_papers,
             collection=names[-1],
-            paper_count=self.info(names).paper_count,
+            paper_count=self.info(Scope(names)).paper_count,
             as_of=found.index.meta.built_at,
             semantic=self.semantic,
             similarity=found.similarity,
@@ -444,7 +519,7 @@ class Library:
     def paper(self, paper_id: str) -> Paper | None:
         return self.store.get(paper_id.strip())
 
-    def similar(self, paper_id: str, *, k: int = 10, collection: Scope = None) -> list[Hit]:
+    def similar(self, paper_id: str, *, k: int = 10, collection: Where = None) -> list[Hit]:
         """Papers most like a given one (its title and abstract used as the query)."""
         paper = self.paper(paper_id)
         if paper is None:
@@ -452,7 +527,7 @@ class Library:
         terms = self.tokenizer.terms(f"{paper.title}\n{paper.abstract}")[:MAX_QUERY_TERMS]
         if not terms:
             return []
-        _, ranked = self._ranked(terms, k + 1, collection)
+        _, ranked = self._ranked(terms, k + 1, self._scope(collection))
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         hits = [
             Hit(id=row[0], title=row[1], score=score, url=paper_link(row[0], row[2]))
@@ -462,7 +537,7 @@ class Library:
         return hits[:k]
 
     def suggest(
-        self, prefix: str, *, limit: int = 25, collection: Scope = None
+        self, prefix: str, *, limit: int = 25, collection: Where = None
     ) -> list[tuple[str, str]]:
         """Autocomplete: ``(id, title)`` pairs whose id or title matches what was typed so far.
 
@@ -501,7 +576,7 @@ class Library:
             self._titles[collection] = cached
         return cached
 
-    def warm(self, collection: Scope = None) -> None:
+    def warm(self, collection: Where = None) -> None:
         """Load the index and the autocomplete titles now rather than on the first request."""
         names = self._scope(collection)
         base = self.index(names[0])
@@ -510,7 +585,7 @@ class Library:
         for name in names:
             self._title_cache(name)
 
-    def info(self, collection: Scope = None) -> CollectionInfo:
+    def info(self, collection: Where = None) -> CollectionInfo:
         """Name, paper count and index date; for a scope, the papers of all its collections."""
         names = self._scope(collection)
         index = self.index(names[0])

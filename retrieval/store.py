@@ -434,3 +434,39 @@ class PaperStore:
             (collection,),
         )
         yield from cursor
+
+
+def merge_with_stored(
+    store: PaperStore, papers: Iterable[Paper], *, batch: int = 500
+) -> Iterator[Paper]:
+    """Yield ``papers`` with the stored metadata folded in (incoming keys win).
+
+    The store replaces a paper's row on update; without this, ingesting a paper from Hugging
+    Face after arXiv would drop its arXiv categories and version (and vice versa for upvotes).
+    Meant to be iterated *inside* ``store.upsert`` (same thread, same transaction), so what is
+    read is exactly what the upsert then compares against.
+    """
+    pending: list[Paper] = []
+
+    def flush() -> Iterator[Paper]:
+        stored = {p.id: p for p in store.get_many([p.id for p in pending])}
+        for paper in pending:
+            old = stored.get(paper.id)
+            if old is None or not old.metadata:
+                yield paper
+                continue
+            merged = {**old.metadata, **paper.metadata}
+            old_version, new_version = old.metadata.get("version"), paper.metadata.get("version")
+            if isinstance(old_version, int) and not isinstance(new_version, int):
+                merged["version"] = old_version
+            if merged != paper.metadata:
+                paper = paper.model_copy(update={"metadata": merged})
+            yield paper
+        pending.clear()
+
+    for paper in papers:
+        pending.append(paper)
+        if len(pending) >= batch:
+            yield from flush()
+    if pending:
+        yield from flush()

@@ -53,7 +53,6 @@ def suggestions(
 def resolve_paper(bot: PaperBotMixin, value: str, guild_id: int | None):
     """The paper meant by ``value``: an id (picked from suggestions), an arXiv id or URL, or a
     title typed without picking (best suggestion). Runs in a worker thread."""
-    from bot.adding import in_scope
     from retrieval.papers import normalize_arxiv_id
 
     library = bot.require_library()
@@ -66,7 +65,7 @@ def resolve_paper(bot: PaperBotMixin, value: str, guild_id: int | None):
         arxiv_id = normalize_arxiv_id(text)
         if arxiv_id:
             paper = library.paper(arxiv_id)
-    if paper is not None and not in_scope(library, paper.id, scope):
+    if paper is not None and not library.visible(paper.id, scope):
         paper = None  # stored for another server only: not visible here
     if paper is None:
         best = library.suggest(text, limit=1, collection=scope)

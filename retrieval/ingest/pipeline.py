@@ -25,13 +25,14 @@ import httpx
 
 from config.settings import Settings
 from retrieval.ingest.arxiv_api import ArxivAPI
-from retrieval.ingest.common import dedupe_newest, merge_with_stored
+from retrieval.ingest.common import dedupe_newest
 from retrieval.ingest.errors import NotFound
 from retrieval.ingest.hf import Batch, HuggingFacePapers, dates_between
 from retrieval.ingest.http import PoliteClient, RetryPolicy, client_for
 from retrieval.ingest.http import user_agent as make_user_agent
 from retrieval.ingest.oai import HarvestParams, OAIHarvester, Spool, SpoolState, temporary_spool
 from retrieval.papers import Paper
+from retrieval.store import merge_with_stored
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pytest
 from bot import sync_commands
 from bot.runner import REJECTED_TOKEN
 from retrieval.papers import Paper
-from retrieval.search import CollectionInfo, EmptyQuery, Hit
+from retrieval.search import CollectionInfo, EmptyQuery, Hit, Scope
 from tests.bot.checks import assert_within_limits
 from tests.bot.conftest import running_bot
 from tests.discord_standin import CB_AUTOCOMPLETE, FLAG_EPHEMERAL, DiscordStandIn
@@ -28,19 +28,6 @@ from tests.discord_standin import CB_AUTOCOMPLETE, FLAG_EPHEMERAL, DiscordStandI
 class _FakeIndex:
     def __init__(self, n: int) -> None:
         self.doc_pks = np.arange(n, dtype=np.int64)
-
-
-class _FakeStore:
-    """What the bot reads from a store directly: membership of a paper in a scope."""
-
-    def __init__(self, ids: list[str]) -> None:
-        self.ids = ids
-
-    def collections_of(self, paper_id: str) -> set[str]:
-        return {"default"} if paper_id in self.ids else set()
-
-    def count(self, collection: str = "default") -> int:
-        return len(self.ids) if collection == "default" else 0
 
 
 class FakeLibrary:
@@ -63,7 +50,6 @@ class FakeLibrary:
             )
             for i in range(n)
         }
-        self.store = _FakeStore(list(self.papers))
         self.fail: BaseException | None = None
         self.calls: list[str] = []
         self.threads: set[str] = set()
@@ -89,6 +75,19 @@ class FakeLibrary:
 
     def warm(self, collection: Any = None) -> None:
         pass
+
+    def scope(self, guild_id: int | None = None) -> Scope:
+        names = ("default",) if guild_id is None else ("default", f"guild-{guild_id}")
+        return Scope(names)
+
+    def holders(self, paper_id: str) -> frozenset[str]:
+        return frozenset({"default"}) if paper_id in self.papers else frozenset()
+
+    def visible(self, paper_id: str, collection: Any = None) -> bool:
+        return paper_id in self.papers
+
+    def count(self, collection: str | None = None) -> int:
+        return len(self.papers) if collection in (None, "default") else 0
 
     def index(self, collection: str | None = None) -> _FakeIndex:
         return _FakeIndex(len(self.papers))

@@ -119,13 +119,15 @@ def test_guild_collection_is_searched_beside_the_shared_one(library: Library) ->
         source="t",
     )
     library.add_papers([own], "guild-42")
-    scope = ("default", "guild-42")
+    scope = library.scope(42)
+    assert scope.collections == ("default", "guild-42") and scope.own == "guild-42"
+    assert library.visible("g-1", scope) and not library.visible("g-1", library.scope(7))
+    assert not library.visible("g-1") and library.holders("g-1") == {"guild-42"}
     assert library.search("wombat burrow acoustics", k=1, collection=scope)[0].id == "g-1"
     # the shared collection alone does not see it, and another guild does not either
     assert all(h.id != "g-1" for h in library.search("wombat burrow acoustics", k=50))
     assert all(
-        h.id != "g-1"
-        for h in library.search("wombat burrow", k=50, collection=("default", "guild-7"))
+        h.id != "g-1" for h in library.search("wombat burrow", k=50, collection=library.scope(7))
     )
     # shared papers still rank as before inside the scope, on the same score scale
     shared = library.search("text segmentation punctuation", k=3)
