@@ -43,8 +43,12 @@ def main() -> None:
     started = time.perf_counter()
     lines = [
         ("paperbot defaults " + str(tuned), default_tokenizer(), tuned),
-        ("untuned BM25 (k1=1.2, b=0.75, okapi idf, title x1)", default_tokenizer(), BM25Params()),
-        ("naive whitespace split, untuned", _Whitespace(), BM25Params()),
+        (
+            "untuned BM25 (k1=1.2, b=0.75, okapi idf, title x1)",
+            default_tokenizer(),
+            BM25Params.untuned(),
+        ),
+        ("naive whitespace split, untuned", _Whitespace(), BM25Params.untuned()),
     ]
     for label, tokenizer, params in lines:
         test = run(tokenizer, params, "test")

@@ -1,5 +1,5 @@
 """Configuration: one pydantic-settings object for the whole application."""
 
-from config.settings import Settings, get_settings
+from config.settings import Settings, default, get_settings
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["Settings", "default", "get_settings"]

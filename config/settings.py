@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -137,6 +137,15 @@ class Settings(BaseSettings):
     @property
     def store_path_is_default(self) -> bool:
         return self.db_path is None
+
+
+def default(name: str) -> Any:
+    """The default of one setting, for code that takes the knob as an argument (``BM25Params``,
+    ``Library``, the index): settings are the only place a default is written."""
+    field = Settings.model_fields[name]
+    if field.default_factory is not None:
+        return field.default_factory()  # type: ignore[call-arg]
+    return field.default
 
 
 @lru_cache(maxsize=1)

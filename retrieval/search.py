@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING
 
-from config import Settings
+from config import Settings, default
 from retrieval.index import (
     BM25Index,
     BM25Params,
@@ -151,14 +151,14 @@ class Library:
         *,
         params: BM25Params | None = None,
         tokenizer: Tokenizer | None = None,
-        default_collection: str = "default",
-        engine: str = "auto",
-        sparse_threshold: int = 20_000,
-        max_answer_papers: int = 3,
+        default_collection: str = default("collection"),
+        engine: str = default("engine"),
+        sparse_threshold: int = default("sparse_threshold"),
+        max_answer_papers: int = default("answer_papers"),
         persist: bool = True,
-        semantic: bool = True,
-        rerank_candidates: int = 10,
-        semantic_weight: float = 0.5,
+        semantic: bool = default("semantic"),
+        rerank_candidates: int = default("rerank_candidates"),
+        semantic_weight: float = default("semantic_weight"),
     ) -> None:
         self.store = store
         self.params = params or BM25Params()

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from config.settings import default
 from retrieval.index.engines import Engine, OkapiEngine, SparseEngine, rank_candidates
 from retrieval.index.postings import Postings
 from retrieval.index.scoring import BM25Params
@@ -54,7 +55,7 @@ class BM25Index:
         meta: IndexMeta,
         *,
         engine: EngineChoice = "auto",
-        sparse_threshold: int = 20_000,
+        sparse_threshold: int = default("sparse_threshold"),
         scores: NDArray[np.float32] | None = None,
         reference: BM25Index | None = None,
     ) -> None:

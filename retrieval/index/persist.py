@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from config.settings import default
 from retrieval.index.bm25 import BM25Index, EngineChoice, IndexMeta
 from retrieval.index.postings import Postings
 from retrieval.index.scoring import BM25Params
@@ -123,7 +124,7 @@ def load_index(
     params: BM25Params,
     tokenizer_signature: str,
     engine: EngineChoice = "auto",
-    sparse_threshold: int = 20_000,
+    sparse_threshold: int = default("sparse_threshold"),
 ) -> BM25Index | None:
     """The saved index if it matches the store generation, params and tokenizer; else None."""
     found = read_manifest(root)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from config.settings import default
+
 if TYPE_CHECKING:
     from config import Settings
 
@@ -59,14 +61,27 @@ def tf_saturation(
     return tf * (k1 + 1.0) / (tf + norm)
 
 
+_DEFAULT_K1: float = default("bm25_k1")
+_DEFAULT_B: float = default("bm25_b")
+_DEFAULT_TITLE_WEIGHT: int = default("title_weight")
+_DEFAULT_IDF: IdfMethod = default("bm25_idf")
+
+
 @dataclass(frozen=True, slots=True)
 class BM25Params:
-    """Everything that changes scores; an index saved with other params is rebuilt."""
+    """Everything that changes scores; an index saved with other params is rebuilt. The
+    defaults are the configured defaults (``config.settings``, tuned on SciFact train)."""
 
-    k1: float = 1.2
-    b: float = 0.75
-    title_weight: int = 1
-    idf: IdfMethod = "okapi"
+    k1: float = _DEFAULT_K1
+    b: float = _DEFAULT_B
+    title_weight: int = _DEFAULT_TITLE_WEIGHT
+    idf: IdfMethod = _DEFAULT_IDF
+
+    @classmethod
+    def untuned(cls) -> BM25Params:
+        """Textbook Okapi BM25 (k1 1.2, b 0.75, title once): the anchor benches compare with,
+        and what rank-bm25 computes."""
+        return cls(k1=1.2, b=0.75, title_weight=1, idf="okapi")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BM25Params:
