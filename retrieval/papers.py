@@ -62,7 +62,7 @@ def normalize_arxiv_id(value: str) -> str | None:
 def is_arxiv_id(value: str) -> bool:
     """True when ``value`` is a bare, versionless arXiv id (the form stored as a paper id)."""
     match = _ARXIV_ID_RE.match(value)
-    return bool(match) and match.group("version") is None
+    return match is not None and match.group("version") is None
 
 
 def title_slug(title: str, *, max_words_chars: int = 60) -> str:

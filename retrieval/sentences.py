@@ -218,7 +218,8 @@ def _is_boundary(
     # because the closing bracket is not strictly inside its own pair.
     if pairs and _strictly_inside_brackets(punct_start, next_pos, pairs):
         return False
-    after = _WORD_AFTER.match(text, next_pos).group(0)
+    after_match = _WORD_AFTER.match(text, next_pos)
+    after = after_match.group(0) if after_match else ""
     punct = match.group("punct")
     before_match = _WORD_BEFORE.search(text, max(0, punct_start - 40), punct_start)
     before = before_match.group(1) if before_match else ""

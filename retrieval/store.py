@@ -372,10 +372,6 @@ class PaperStore:
             )
         }
 
-    def pk_of(self, paper_id: str) -> int | None:
-        row = self._conn().execute("SELECT pk FROM papers WHERE id = ?", (paper_id,)).fetchone()
-        return int(row[0]) if row else None
-
     def count(self, collection: str = "default") -> int:
         return int(
             self._conn()

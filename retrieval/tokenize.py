@@ -122,10 +122,6 @@ class Tokenizer:
         """Document terms of one raw word (cached): lets the index builder cache term ids."""
         return self._word(raw, self._doc_cache, self.stopwords)
 
-    def stem(self, word: str) -> str:
-        """Stem one already case-folded word (identity when no stemmer is configured)."""
-        return self._stem(word) if self._stem else word
-
     # -- pipeline --------------------------------------------------------------------------------
     def _terms(
         self, text: str, cache: dict[str, tuple[str, ...]], stop: frozenset[str]

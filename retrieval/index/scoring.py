@@ -53,12 +53,13 @@ IDF_FUNCTIONS: dict[str, Callable[[int, NDArray[np.float64]], NDArray[np.float64
 
 
 def tf_saturation(
-    tf: NDArray[np.floating], doc_len: NDArray[np.floating], avgdl: float, k1: float, b: float
+    tf: NDArray[np.number], doc_len: NDArray[np.number], avgdl: float, k1: float, b: float
 ) -> NDArray[np.float64]:
     """BM25's term-frequency part: ``tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl))``."""
-    tf = tf.astype(np.float64, copy=False)
+    counts = tf.astype(np.float64, copy=False)
     norm = k1 * (1.0 - b + b * doc_len.astype(np.float64, copy=False) / max(avgdl, 1e-9))
-    return tf * (k1 + 1.0) / (tf + norm)
+    result: NDArray[np.float64] = counts * (k1 + 1.0) / (counts + norm)
+    return result
 
 
 _DEFAULT_K1: float = default("bm25_k1")

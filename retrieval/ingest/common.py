@@ -2,7 +2,8 @@
 
 Identity is the whole point of ingesting from several sources: the same arXiv paper reached
 through Hugging Face, the arXiv API and OAI-PMH must become one :class:`Paper` with one id, so
-all ids go through :func:`retrieval.papers.split_arxiv_id` here and nowhere else in ingest.
+every source parses its ids with :func:`retrieval.papers.split_arxiv_id`, and the clean-up and
+"newest version wins" rules here are shared by all of them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from retrieval.papers import Paper, split_arxiv_id
+from retrieval.papers import Paper
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,6 @@ def clean_text(value: object) -> str:
     if value is None:
         return ""
     return " ".join(str(value).split())  # str.split(): any Unicode whitespace, ~5x a regex
-
-
-def arxiv_identity(value: str) -> tuple[str, int | None] | None:
-    """``(id, version)`` for anything that names an arXiv paper, else ``None``."""
-    return split_arxiv_id(value) if value else None
 
 
 def parse_iso_date(value: object) -> date | None:

@@ -85,7 +85,8 @@ def parse_hf_item(item: Any) -> Paper:
     """
     if not isinstance(item, dict):
         raise ValueError(f"item is a {type(item).__name__}, not an object")
-    paper = item.get("paper") if isinstance(item.get("paper"), dict) else item
+    nested = item.get("paper")
+    paper: dict[str, Any] = nested if isinstance(nested, dict) else item
     raw_id = str(paper.get("id") or "").strip()
     if not raw_id:
         raise ValueError("item has no paper id")

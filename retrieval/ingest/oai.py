@@ -286,12 +286,12 @@ class Spool:
             with self.path.open("rb") as handle:
                 first = handle.readline(1 << 16)
                 try:
-                    header = json.loads(first)
+                    found: dict[str, object] | None = json.loads(first)
                 except (json.JSONDecodeError, UnicodeDecodeError):
-                    header = None
+                    found = None
                 # Checked before anything else is read or written: a wrong path (the store
                 # itself, say) must be refused untouched, never "repaired".
-                self._check_header(header)
+                self._check_header(found)
                 rest = handle.read()
         except OSError as exc:
             raise CheckpointError(f"cannot read checkpoint {self.path}: {exc}") from None
