@@ -19,7 +19,6 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -27,6 +26,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cooldown import UserCooldown
+from config import paperbot_version
 
 if TYPE_CHECKING:
     import httpx
@@ -54,13 +54,6 @@ T = TypeVar("T")
 
 INDEX_WORKERS = 1  # threads for index work (see PaperBotMixin.__init__ for why so few)
 INDEX_NICENESS = 10  # how much lower the index threads' CPU priority is (see lower_priority)
-
-
-def paperbot_version() -> str:
-    try:
-        return metadata.version("paperbot")
-    except metadata.PackageNotFoundError:  # running from a checkout that is not installed
-        return "0+unknown"
 
 
 def default_intents() -> discord.Intents:

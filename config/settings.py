@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -137,6 +137,15 @@ class Settings(BaseSettings):
     @property
     def store_path_is_default(self) -> bool:
         return self.db_path is None
+
+
+def describe_error(error: ValidationError, *, subject: str = "value") -> str:
+    """The first problem pydantic found, as one line such as ``"abstract: abstract is empty"``:
+    the one wording of a rejected setting, record or API item, wherever it was read."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or subject
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{where}: {message}"
 
 
 def default(name: str) -> Any:

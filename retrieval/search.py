@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config import Settings, default
+from config import Settings, default, paperbot_version
 from retrieval.index import (
     BM25Index,
     BM25Params,
@@ -70,13 +70,6 @@ class CollectionInfo:
     paper_count: int
     indexed_at: datetime | None
     generation: int
-
-
-def _version() -> str:
-    try:
-        return metadata.version("paperbot")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 GUILD_PREFIX = "guild-"
@@ -171,7 +164,7 @@ class Library:
         self.semantic = semantic
         self.rerank_candidates = rerank_candidates if semantic else 0
         self.semantic_weight = semantic_weight
-        self.version = _version()
+        self.version = paperbot_version()
         self._served: dict[str, _Served] = {}
         self._extras: dict[str, _Extra] = {}
         self._refreshing: set[str] = set()
@@ -406,6 +399,15 @@ class Library:
 
     def has_collection(self, collection: str) -> bool:
         return any(c.name == collection for c in self.store.collections())
+
+    @property
+    def store_path(self) -> Path:
+        """The store's SQLite file (its indexes live beside it)."""
+        return self.store.path
+
+    def store_size(self) -> int:
+        """Bytes the store's file takes on disk (``paperbot stats``)."""
+        return self.store.path.stat().st_size if self.store.path.exists() else 0
 
     # -- queries ----------------------------------------------------------------------------------
     def query_terms(self, text: str) -> list[str]:

@@ -24,6 +24,7 @@ from xml.etree.ElementTree import Element
 import httpx
 from pydantic import ValidationError
 
+from config import describe_error
 from retrieval.ingest.common import clean_text, dedupe_newest, parse_iso_date
 from retrieval.ingest.errors import FetchError, NotFound, ParseError, SourceError
 from retrieval.ingest.http import PoliteClient, describe
@@ -114,7 +115,7 @@ def _entry_paper(entry: Element) -> Paper | str:
             metadata=meta,
         )
     except ValidationError as exc:
-        raise ValueError(f"{paper_id}: {exc.errors()[0].get('msg', 'invalid')}") from None
+        raise ValueError(f"{paper_id}: {describe_error(exc)}") from None
 
 
 def parse_feed(body: bytes, request: str) -> Feed:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import ValidationError
 
+from config import describe_error
 from retrieval.ingest.common import clean_text, dedupe_newest, parse_iso_date
 from retrieval.ingest.errors import NotFound, ParseError
 from retrieval.ingest.http import PoliteClient, describe
@@ -120,8 +121,7 @@ def parse_hf_item(item: Any) -> Paper:
             metadata=metadata,
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"{raw_id}: {first.get('msg', 'invalid')}") from None
+        raise ValueError(f"{raw_id}: {describe_error(exc)}") from None
 
 
 def _decode_json(response: httpx.Response, request: str) -> Any:

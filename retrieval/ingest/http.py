@@ -32,19 +32,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from config import paperbot_version
 from retrieval.ingest.errors import FetchError, NotFound
 
 log = logging.getLogger(__name__)
 
-try:  # the installed distribution's version, for the User-Agent
-    from importlib.metadata import version as _dist_version
-
-    _VERSION = _dist_version("paperbot")
-except Exception:  # pragma: no cover - running from a checkout without installing
-    _VERSION = "0"
-
 DEFAULT_USER_AGENT = (
-    f"paperbot/{_VERSION} (research-paper Discord bot; polite ingest, "
+    f"paperbot/{paperbot_version()} (research-paper Discord bot; polite ingest, "
     f"<=1 req/3s to arXiv) httpx/{httpx.__version__}"
 )
 

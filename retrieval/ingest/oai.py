@@ -29,6 +29,7 @@ from xml.etree.ElementTree import Element
 
 from pydantic import ValidationError
 
+from config import describe_error
 from retrieval.ingest.common import clean_text, flip_name, parse_iso_date, split_authors
 from retrieval.ingest.errors import CheckpointError, ParseError, SourceError
 from retrieval.ingest.http import PoliteClient, describe
@@ -90,7 +91,7 @@ def _paper(paper_id: str, title: str, abstract: str, meta: dict[str, Any], **fie
             **fields,
         )
     except ValidationError as exc:
-        raise ValueError(f"{paper_id}: {exc.errors()[0].get('msg', 'invalid')}") from None
+        raise ValueError(f"{paper_id}: {describe_error(exc)}") from None
 
 
 def _rfc2822_date(value: str) -> str | None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 #: How many skipped lines the report keeps verbatim; the count keeps going past it.
 MAX_REPORTED_SKIPS = 20
 
@@ -52,11 +50,3 @@ class LoadReport:
             line, reason = self.skipped_lines[0]
             text += f" (first: line {line}: {reason})"
         return text
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    """The first pydantic error as a short reason such as ``"abstract: abstract is empty"``."""
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "record"
-    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{where}: {message}"

@@ -17,9 +17,9 @@ from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
+from config import describe_error
 from retrieval.loaders import beir, kaggle, native
 from retrieval.loaders.base import LoaderError, LoadReport, MalformedRecord
-from retrieval.loaders.base import describe_validation_error as _describe
 from retrieval.loaders.compressed import open_text_stream
 from retrieval.papers import Paper
 
@@ -127,7 +127,7 @@ def parse_object(parser: ModuleType, obj: Mapping[str, Any]) -> Paper:
     try:
         paper: Paper = parser.parse(obj)
     except ValidationError as error:
-        raise MalformedRecord(_describe(error)) from None
+        raise MalformedRecord(describe_error(error, subject="record")) from None
     return paper
 
 
