@@ -162,6 +162,14 @@ class _HostGate:
 Validator = Callable[[httpx.Response], str | None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """Why an attempt is worth repeating, and how long the server asked us to wait (if it did)."""
+
+    reason: str
+    wait_hint: float | None = None
+
+
 class PoliteClient:
     """One shared ``httpx.AsyncClient`` with retries, a time budget and per-host gates.
 
@@ -321,81 +329,115 @@ class PoliteClient:
         attempt = 0
         while True:
             attempt += 1
-            reason: str | None = None
-            wait_hint: float | None = None
             limit = deadline if deadline is not None else start + self.retry.max_wait
             await self._enter_gate(gate, limit, request)
-            if deadline is None:
+            if deadline is None:  # the time budget starts once the first request may go
                 start = self._clock()
                 deadline = start + self.retry.total_timeout
-            try:
-                self.requests += 1
-                remaining = deadline - self._clock()
-                try:
-                    async with asyncio.timeout(max(0.001, remaining)):
-                        response = await self._fetch(url, params, headers, request)
-                except TimeoutError:
-                    raise FetchError(
-                        f"no complete response within the {self.retry.total_timeout:g} s time "
-                        f"budget (attempt {attempt})",
-                        request=request,
-                    ) from None
-            except httpx.TimeoutException as exc:
-                reason = f"timed out after {self.timeout:g} s ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                # Includes RemoteProtocolError: a body cut off before its Content-Length.
-                detail = str(exc) or type(exc).__name__
-                reason = f"connection error ({type(exc).__name__}: {detail})"
-            else:
-                reset = self._note_rate_limit(gate, response)
-                status = response.status_code
-                if status in self.retry.retry_statuses:
-                    reason = f"HTTP {status} {response.reason_phrase}".rstrip()
-                    wait_hint = parse_retry_after(response.headers.get("Retry-After"))
-                    if wait_hint is None:
-                        wait_hint = reset
-                elif status >= 400:
-                    cls = NotFound if status in (404, 410) else FetchError
-                    raise cls(
-                        f"HTTP {status} {response.reason_phrase}".rstrip(),
-                        request=request,
-                        status=status,
-                        body=response.content[:4096],
-                    )
-                else:
-                    reason = validate(response) if validate is not None else None
-                    if reason is None:
-                        return response
-                    wait_hint = parse_retry_after(response.headers.get("Retry-After"))
-            finally:
-                if gate.policy.min_interval > 0:
-                    # Space from the *end* of this exchange too: the server then sees the full
-                    # interval between requests whatever the latency of connecting was.
-                    gate.next_start = max(gate.next_start, self._clock() + gate.policy.min_interval)
-                gate.semaphore.release()
-
-            elapsed = self._clock() - start
-            if attempt >= self.retry.max_attempts:
-                raise FetchError(
-                    f"{reason}; gave up after {attempt} attempts in {elapsed:.1f} s",
-                    request=request,
-                )
-            delay = self._backoff(attempt)
-            if wait_hint is not None:
-                # The server knows best; add a little jitter so clients don't stampede.
-                delay = wait_hint + self._rng.uniform(0.0, self.retry.backoff_base * 0.1)
-            if self._clock() + delay > deadline:
-                raise FetchError(
-                    f"{reason}; the server asks to wait {delay:.1f} s, beyond the "
-                    f"{self.retry.total_timeout:g} s time budget (attempt {attempt})"
-                    if wait_hint is not None
-                    else f"{reason}; out of the {self.retry.total_timeout:g} s time budget "
-                    f"after {attempt} attempts",
-                    request=request,
-                )
+            outcome = await self._attempt(
+                url, params, headers, validate, request, gate, deadline, attempt
+            )
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            delay = self._delay_or_give_up(outcome, attempt, start, deadline, request)
             self.retries += 1
-            log.info("%s: %s; retry %d in %.2f s", request, reason, attempt, delay)
+            log.info("%s: %s; retry %d in %.2f s", request, outcome.reason, attempt, delay)
             await self._sleep(delay)
+
+    async def _attempt(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        validate: Validator | None,
+        request: str,
+        gate: _HostGate,
+        deadline: float,
+        attempt: int,
+    ) -> httpx.Response | _Retry:
+        """One exchange inside the host's gate (already entered; left here): a usable response,
+        a reason to try again, or an error raised for what retrying cannot fix."""
+        try:
+            self.requests += 1
+            try:
+                async with asyncio.timeout(max(0.001, deadline - self._clock())):
+                    response = await self._fetch(url, params, headers, request)
+            except TimeoutError:
+                raise FetchError(
+                    f"no complete response within the {self.retry.total_timeout:g} s time "
+                    f"budget (attempt {attempt})",
+                    request=request,
+                ) from None
+            # Judged before the gate opens again, so a rate limit it announces holds the next
+            # request too.
+            return self._judge(response, gate, request, validate)
+        except httpx.TimeoutException as exc:
+            return _Retry(f"timed out after {self.timeout:g} s ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            # Includes RemoteProtocolError: a body cut off before its Content-Length.
+            detail = str(exc) or type(exc).__name__
+            return _Retry(f"connection error ({type(exc).__name__}: {detail})")
+        finally:
+            if gate.policy.min_interval > 0:
+                # Space from the *end* of this exchange too: the server then sees the full
+                # interval between requests whatever the latency of connecting was.
+                gate.next_start = max(gate.next_start, self._clock() + gate.policy.min_interval)
+            gate.semaphore.release()
+
+    def _judge(
+        self,
+        response: httpx.Response,
+        gate: _HostGate,
+        request: str,
+        validate: Validator | None,
+    ) -> httpx.Response | _Retry:
+        """A response's fate: usable, worth retrying (with the server's wait hint), or an
+        error (4xx other than the retryable ones: :class:`NotFound` for 404/410)."""
+        reset = self._note_rate_limit(gate, response)
+        status = response.status_code
+        if status in self.retry.retry_statuses:
+            hint = parse_retry_after(response.headers.get("Retry-After"))
+            return _Retry(
+                f"HTTP {status} {response.reason_phrase}".rstrip(),
+                hint if hint is not None else reset,
+            )
+        if status >= 400:
+            cls = NotFound if status in (404, 410) else FetchError
+            raise cls(
+                f"HTTP {status} {response.reason_phrase}".rstrip(),
+                request=request,
+                status=status,
+                body=response.content[:4096],
+            )
+        reason = validate(response) if validate is not None else None
+        if reason is None:
+            return response
+        return _Retry(reason, parse_retry_after(response.headers.get("Retry-After")))
+
+    def _delay_or_give_up(
+        self, retry: _Retry, attempt: int, start: float, deadline: float, request: str
+    ) -> float:
+        """How long to wait before the next attempt; raises when out of attempts or time."""
+        if attempt >= self.retry.max_attempts:
+            elapsed = self._clock() - start
+            raise FetchError(
+                f"{retry.reason}; gave up after {attempt} attempts in {elapsed:.1f} s",
+                request=request,
+            )
+        delay = self._backoff(attempt)
+        if retry.wait_hint is not None:
+            # The server knows best; add a little jitter so clients don't stampede.
+            delay = retry.wait_hint + self._rng.uniform(0.0, self.retry.backoff_base * 0.1)
+        if self._clock() + delay > deadline:
+            raise FetchError(
+                f"{retry.reason}; the server asks to wait {delay:.1f} s, beyond the "
+                f"{self.retry.total_timeout:g} s time budget (attempt {attempt})"
+                if retry.wait_hint is not None
+                else f"{retry.reason}; out of the {self.retry.total_timeout:g} s time budget "
+                f"after {attempt} attempts",
+                request=request,
+            )
+        return delay
 
 
 def client_for(
