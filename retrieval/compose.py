@@ -262,6 +262,10 @@ _ANAPHORA = re.compile(
 _CLAUSE_CUT = re.compile(r"(?<=[,;:])\s+|\s+(?:--|—|–)\s+|\s+(?=\()")
 
 
+Clause = tuple[int, int]
+_JOINER = 3  # characters shown between two kept clauses that are not adjacent (" … ")
+
+
 def _trim(
     abstract: str,
     start: int,
@@ -273,11 +277,36 @@ def _trim(
     """Verbatim pieces of ``abstract[start:end]`` to show, within ``limit`` characters.
 
     The sentence is cut at clause boundaries; clauses carrying question terms are kept (best
-    first) until the budget is spent, adjacent kept clauses are joined. A single clause longer
-    than the budget is cut at word boundaries around its first question term.
+    first) until the budget is spent, grown into their neighbours while it allows, and adjacent
+    kept clauses are joined. A single clause longer than the budget is cut at word boundaries
+    around its best question term.
     """
     if end - start <= limit:
         return ((start, end),)
+    spans = sentence.spans if sentence else ()
+    clauses = _clauses(abstract, start, end)
+
+    def clause_weight(clause: Clause) -> float:
+        terms = {span.term for span in spans if clause[0] <= span.start < clause[1]}
+        return sum(weights.get(term, 0.0) for term in terms)
+
+    kept, used = _best_clauses(clauses, [clause_weight(c) for c in clauses], limit)
+    if not kept:
+        anchor = max(spans, key=lambda span: weights.get(span.term, 0.0)).start if spans else start
+        return (_window(abstract, start, end, anchor, limit),)
+    _grow(kept, clauses, used, limit)
+    pieces: list[Clause] = []
+    for i in sorted(kept):
+        a, b = clauses[i]
+        if pieces and i - 1 in kept:
+            pieces[-1] = (pieces[-1][0], b)
+        else:
+            pieces.append((a, b))
+    return tuple(_strip(abstract, a, b) for a, b in pieces)
+
+
+def _clauses(abstract: str, start: int, end: int) -> list[Clause]:
+    """The sentence cut at clause punctuation (the punctuation itself belongs to no clause)."""
     cuts = [start]
     for match in _CLAUSE_CUT.finditer(abstract, start, end):
         if start < match.start() and match.end() < end:
@@ -285,46 +314,31 @@ def _trim(
             cuts.append(match.end())
     cuts.append(end)
     clauses = [(cuts[i], cuts[i + 1]) for i in range(0, len(cuts) - 1, 2)]
-    clauses = [(a, b) for a, b in clauses if b > a]
-    hit_positions = [s.start for s in sentence.spans] if sentence else []
-    hit_weights = [weights.get(s.term, 0.0) for s in sentence.spans] if sentence else []
+    return [(a, b) for a, b in clauses if b > a]
 
-    def clause_weight(clause: tuple[int, int]) -> float:
-        terms_seen: set[str] = set()
-        total = 0.0
-        for span in sentence.spans if sentence else ():
-            if clause[0] <= span.start < clause[1] and span.term not in terms_seen:
-                terms_seen.add(span.term)
-                total += weights.get(span.term, 0.0)
-        return total
 
-    ranked = sorted(range(len(clauses)), key=lambda i: (-clause_weight(clauses[i]), i))
+def _best_clauses(
+    clauses: Sequence[Clause], clause_weights: Sequence[float], limit: int
+) -> tuple[list[int], int]:
+    """Clauses with question terms, heaviest first, while they fit; and the characters used."""
+    ranked = sorted(range(len(clauses)), key=lambda i: (-clause_weights[i], i))
     kept: list[int] = []
     used = 0
     for i in ranked:
         a, b = clauses[i]
-        size = b - a + (3 if kept else 0)
+        size = b - a + (_JOINER if kept else 0)
         if used + size > limit:
             continue
-        if kept and clause_weight(clauses[i]) == 0.0:
+        if kept and clause_weights[i] == 0.0:
             break
         kept.append(i)
         used += size
-    if not kept:
-        # One clause is longer than the budget: a word-aligned window around the first hit.
-        anchor = hit_positions[hit_weights.index(max(hit_weights))] if hit_positions else start
-        a = max(start, anchor - limit // 3)
-        b = min(end, a + limit)
-        a = max(start, b - limit)
-        if a > start:
-            space = abstract.find(" ", a, b)
-            a = space + 1 if space != -1 else a
-        if b < end:
-            space = abstract.rfind(" ", a, b)
-            b = space if space > a else b
-        return (_strip(abstract, a, b),)
-    # A clause alone rarely reads as an answer ("(ASAp),"): grow the kept clauses into their
-    # neighbours, the following one first, while the budget allows.
+    return kept, used
+
+
+def _grow(kept: list[int], clauses: Sequence[Clause], used: int, limit: int) -> None:
+    """A clause alone rarely reads as an answer ("(ASAp),"): grow the kept clauses into their
+    neighbours, the following one first, while the budget allows (``kept`` grows in place)."""
     grown = True
     while grown:
         grown = False
@@ -336,15 +350,21 @@ def _trim(
                         kept.append(j)
                         used += size
                         grown = True
-    kept.sort()
-    pieces: list[tuple[int, int]] = []
-    for i in kept:
-        a, b = clauses[i]
-        if pieces and i - 1 in kept:
-            pieces[-1] = (pieces[-1][0], b)
-        else:
-            pieces.append((a, b))
-    return tuple(_strip(abstract, a, b) for a, b in pieces)
+
+
+def _window(abstract: str, start: int, end: int, anchor: int, limit: int) -> tuple[int, int]:
+    """A word-aligned window of at most ``limit`` characters around ``anchor``, a third of it
+    before: for one clause longer than the whole budget."""
+    a = max(start, anchor - limit // 3)
+    b = min(end, a + limit)
+    a = max(start, b - limit)
+    if a > start:
+        space = abstract.find(" ", a, b)
+        a = space + 1 if space != -1 else a
+    if b < end:
+        space = abstract.rfind(" ", a, b)
+        b = space if space > a else b
+    return _strip(abstract, a, b)
 
 
 def _strip(text: str, a: int, b: int) -> tuple[int, int]:
