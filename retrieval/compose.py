@@ -592,6 +592,45 @@ def _answered_paper(
     )
 
 
+def _lead(
+    question: str,
+    analyses: Sequence[_Analysis],
+    addressing: Sequence[_Analysis],
+    query: QueryTerms,
+    tokenizer: Tokenizer,
+    params: ComposeParams,
+    semantic: bool,
+    gate: AnswerGate | None,
+    similarity: Mapping[str, float] | None,
+) -> _Analysis | None:
+    """The paper the answer leads with, or None to decline. With the embedder, the answer gate
+    decides (unless the best paper already covers the question surely) and the retriever's
+    first paper leads; without it, the lexical rule: the first paper that addresses it."""
+    first = analyses[0]
+    model = embedder() if semantic else None
+    gate = gate or default_gate()
+    if model is None or gate is None:
+        if not addressing:
+            log.debug("declined %r: no candidate addresses it", question)
+            return None
+        return first if first in addressing else addressing[0]
+    if first in addressing and first.evidence_coverage >= params.sure_coverage:
+        return first
+    features = gate_features(
+        question,
+        analyses[: params.analysed_candidates],
+        query,
+        tokenizer,
+        params,
+        model,
+        similarity,
+    )
+    if gate.score(features) <= gate.threshold:
+        log.debug("declined %r: the answer gate says no", question)
+        return None
+    return first
+
+
 def compose(
     question: str,
     candidates: Sequence[tuple[Paper, float]],
@@ -648,42 +687,19 @@ def compose(
         params,
         semantic=semantic,
     )
-    first = analyses[0]
     addressing = [a for a in analyses if _addresses(a, query, params)]
-    model = embedder() if semantic else None
-    gate = gate or default_gate()
-    if model is not None and gate is not None:
-        sure = first in addressing and first.evidence_coverage >= params.sure_coverage
-        if not sure:
-            features = gate_features(
-                question,
-                analyses[: params.analysed_candidates],
-                query,
-                tokenizer,
-                params,
-                model,
-                similarity,
-            )
-            if gate.score(features) <= gate.threshold:
-                log.debug("declined %r: the answer gate says no", question)
-                return declined("low-coverage")
-        lead = first
-    else:
-        if not addressing:
-            log.debug("declined %r: no candidate addresses it", question)
-            return declined("low-coverage")
-        lead = first if first in addressing else addressing[0]
-    chosen: list[_Analysis] = [lead]
-    for analysis in addressing:
-        if len(chosen) >= max_papers:
-            break
-        if (
-            analysis is not lead
-            and analysis.retrieval_score >= params.keep_ratio * lead.retrieval_score
-        ):
-            chosen.append(analysis)
+    lead = _lead(
+        question, analyses, addressing, query, tokenizer, params, semantic, gate, similarity
+    )
+    if lead is None:
+        return declined("low-coverage")
+    chosen = [lead] + [
+        a
+        for a in addressing
+        if a is not lead and a.retrieval_score >= params.keep_ratio * lead.retrieval_score
+    ]
     papers: list[AnsweredPaper] = []
-    for analysis in chosen:
+    for analysis in chosen[:max_papers]:
         count = params.lead_quotes if analysis is lead else params.other_quotes
         quotes = _quotes_for(analysis, query, params, count)
         if quotes:
