@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -398,16 +399,8 @@ def sentence_features(
 
     # Within-abstract weight: a question term found in few of the abstract's sentences points
     # at those sentences; one found in all of them points nowhere.
-    tfs: list[dict[str, int]] = []
-    for i in range(n):
-        tf: dict[str, int] = {}
-        for _, span in data.hits[i]:
-            tf[span.term] = tf.get(span.term, 0) + 1
-        tfs.append(tf)
-    sentence_freq: dict[str, int] = {}
-    for tf in tfs:
-        for t in tf:
-            sentence_freq[t] = sentence_freq.get(t, 0) + 1
+    tfs = [Counter(span.term for _, span in data.hits[i]) for i in range(n)]
+    sentence_freq = Counter(t for tf in tfs for t in tf)
     local = {t: weights[t] * math.log(1.0 + n / sf) for t, sf in sentence_freq.items()}
     local_total = sum(local.values()) or 1.0
     semantic = _semantic(query.text, abstract, spans, params.semantic)
@@ -419,18 +412,7 @@ def sentence_features(
     for i in range(n):
         tf = tfs[i]
         sentence_terms = data.terms[i]
-        phrase_terms: set[str] = set()
-        positions = data.hits[i]
-        for a in range(len(positions)):
-            pos_a, span_a = positions[a]
-            for b in range(a + 1, len(positions)):
-                pos_b, span_b = positions[b]
-                if pos_b - pos_a > window:
-                    break
-                ta, tb = span_a.term, span_b.term
-                if ta != tb and abs(order[ta] - order[tb]) == 1:
-                    phrase_terms.add(ta)
-                    phrase_terms.add(tb)
+        phrase_terms = _phrase_terms(data.hits[i], order, window)
         position = i / (n - 1) if n > 1 else 0.0
         kinds = sentence_kinds(abstract[spans[i][0] : spans[i][1]])
         names_focus = 1.0 if focus & sentence_terms else 0.0
@@ -466,6 +448,38 @@ def sentence_features(
             "wanted": 1.0 if wanted & sentence_terms else 0.0,
         }
         rows.append(row)
+    _add_context(rows, tfs, weights, total)
+    _add_crosses(rows, kind)
+    return [[row[name] for name in FEATURES] for row in rows], data
+
+
+def _phrase_terms(
+    positions: Sequence[tuple[int, TermSpan]], order: dict[str, int], window: int
+) -> set[str]:
+    """Question terms found here next to their neighbour in the question (within ``window``
+    tokens): "reward model" standing together says more than the two words apart."""
+    found: set[str] = set()
+    for a in range(len(positions)):
+        pos_a, span_a = positions[a]
+        for b in range(a + 1, len(positions)):
+            pos_b, span_b = positions[b]
+            if pos_b - pos_a > window:
+                break
+            ta, tb = span_a.term, span_b.term
+            if ta != tb and abs(order[ta] - order[tb]) == 1:
+                found.add(ta)
+                found.add(tb)
+    return found
+
+
+def _add_context(
+    rows: list[dict[str, float]],
+    tfs: Sequence[Counter[str]],
+    weights: dict[str, float],
+    total: float,
+) -> None:
+    """Features that compare a sentence with its neighbours and with the abstract's best."""
+    n = len(rows)
     coverage = [row["coverage"] for row in rows]
     bm25 = [row["bm25"] for row in rows]
     local_cov = [row["local_coverage"] for row in rows]
@@ -482,11 +496,15 @@ def sentence_features(
                 both = tfs[i].keys() | tfs[j].keys()
                 pair = max(pair, sum(weights[t] for t in both) / total)
         row["pair_coverage"] = pair
+
+
+def _add_crosses(rows: list[dict[str, float]], kind: str) -> None:
+    """Question type x sentence type: a feature counts only for its kind of question."""
+    for row in rows:
         for cross_kind, names in _CROSSES:
             on = 1.0 if kind == cross_kind else 0.0
             for name in names:
                 row[f"{cross_kind}*{name}"] = on * row[name]
-    return [[row[name] for name in FEATURES] for row in rows], data
 
 
 def score_sentences(
