@@ -9,24 +9,15 @@ runs the slow calls in a worker thread.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config import Settings, default, paperbot_version
-from retrieval.index import (
-    BM25Index,
-    BM25Params,
-    IndexMeta,
-    build_postings,
-    index_root,
-    load_index,
-    save_index,
-)
+from retrieval.index import BM25Index, BM25Params
+from retrieval.index.serving import IndexServer
 from retrieval.papers import Paper, paper_link
 from retrieval.semantic import embedder
 from retrieval.store import PaperStore, StoredCollection, UpsertResult, merge_with_stored
@@ -40,7 +31,6 @@ log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 4000
 MAX_QUERY_TERMS = 256
 CANDIDATES_FOR_ANSWER = 10
-_GENERATION_TTL = 1.0
 
 
 class EmptyQuery(ValueError):
@@ -116,20 +106,6 @@ class _Reranked:
 
 
 @dataclass
-class _Served:
-    index: BM25Index
-    checked_at: float
-
-
-@dataclass
-class _Extra:
-    """A collection searched beside a base one, scored with the base's statistics."""
-
-    index: BM25Index
-    base: BM25Index
-
-
-@dataclass
 class _Titles:
     generation: int
     rows: list[tuple[str, str, str]]  # (id, title, folded title)
@@ -157,20 +133,20 @@ class Library:
         self.params = params or BM25Params()
         self.tokenizer = tokenizer or default_tokenizer()
         self.default_collection = default_collection
-        self.engine = engine
-        self.sparse_threshold = sparse_threshold
         self.max_answer_papers = max_answer_papers
-        self.persist = persist
         self.semantic = semantic
         self.rerank_candidates = rerank_candidates if semantic else 0
         self.semantic_weight = semantic_weight
         self.version = paperbot_version()
-        self._served: dict[str, _Served] = {}
-        self._extras: dict[str, _Extra] = {}
-        self._refreshing: set[str] = set()
         self._titles: dict[str, _Titles] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.indexes = IndexServer(
+            store,
+            self.tokenizer,
+            self.params,
+            engine=engine,
+            sparse_threshold=sparse_threshold,
+            persist=persist,
+        )
 
     @classmethod
     def open(cls, settings: Settings, *, seed: bool = True) -> Library:
@@ -206,77 +182,17 @@ class Library:
         )
 
     # -- indexes ----------------------------------------------------------------------------------
-    def _lock(self, collection: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(collection, threading.Lock())
-
     def index(self, collection: str | None = None) -> BM25Index:
-        """The current index of a collection: cached, else loaded from disk, else built."""
+        """The current index of a collection (see :class:`IndexServer`)."""
+        return self.indexes.index(collection or self.default_collection)
+
+    def rebuild(
+        self, collection: str | None = None, *, progress: Callable[[int], None] | None = None
+    ) -> BM25Index:
+        """Build a collection's index from the store now and make it current."""
         name = collection or self.default_collection
-        served = self._served.get(name)
-        now = time.monotonic()
-        if served is not None and now - served.checked_at < _GENERATION_TTL:
-            return served.index
-        generation = self.store.generation(name)
-        if served is not None and served.index.meta.generation == generation:
-            served.checked_at = now
-            return served.index
-        if served is not None:
-            # Changed by someone else (another process ingested): keep answering from the
-            # current index while the new one is built aside, then swap it in whole.
-            served.checked_at = now
-            self._refresh_in_background(name, generation)
-            return served.index
-        with self._lock(name):
-            served = self._served.get(name)
-            if served is not None and served.index.meta.generation == generation:
-                return served.index
-            index = self._load_or_build(name, generation)
-            self._served[name] = _Served(index, time.monotonic())  # swap in whole
-            return index
-
-    def _refresh_in_background(self, name: str, generation: int) -> None:
-        with self._locks_guard:
-            if name in self._refreshing:
-                return
-            self._refreshing.add(name)
-
-        def work() -> None:
-            try:
-                with self._lock(name):
-                    served = self._served.get(name)
-                    if served is None or served.index.meta.generation != generation:
-                        index = self._load_or_build(name, generation)
-                        self._served[name] = _Served(index, time.monotonic())
-            except Exception:
-                log.exception("background re-index of %r failed; serving the previous index", name)
-            finally:
-                with self._locks_guard:
-                    self._refreshing.discard(name)
-
-        threading.Thread(target=work, name=f"reindex-{name}", daemon=True).start()
-
-    def _extra_index(self, name: str, base: BM25Index) -> BM25Index | None:
-        """The index of a collection searched beside ``base``; None when it is empty."""
-        generation = self.store.generation(name)
-        extra = self._extras.get(name)
-        if extra is not None and extra.base is base and extra.index.meta.generation == generation:
-            return extra.index
-        if generation == 0:
-            return None
-        with self._lock(name):
-            extra = self._extras.get(name)
-            if extra is None or extra.base is not base or extra.index.meta.generation != generation:
-                postings, pks = build_postings(
-                    self.store.iter_texts(name),
-                    self.tokenizer,
-                    title_weight=self.params.title_weight,
-                )
-                meta = IndexMeta(name, generation, datetime.now(UTC), self.tokenizer.signature)
-                index = BM25Index(postings, pks, self.params, meta, reference=base)
-                extra = _Extra(index, base)
-                self._extras[name] = extra
-            return extra.index
+        with self.indexes.lock(name):
+            return self.indexes.rebuild(name, progress=progress)
 
     def scope(self, guild_id: int | None = None) -> Scope:
         """What a question asked in ``guild_id`` searches: the shared collection plus the
@@ -292,61 +208,6 @@ class Library:
         if isinstance(collection, str):
             return (collection,)
         return collection.collections
-
-    def _load_or_build(self, collection: str, generation: int) -> BM25Index:
-        root = index_root(self.store.path, collection)
-        if self.persist:
-            loaded = load_index(
-                root,
-                generation=generation,
-                params=self.params,
-                tokenizer_signature=self.tokenizer.signature,
-                engine=self.engine,  # type: ignore[arg-type]
-                sparse_threshold=self.sparse_threshold,
-            )
-            if loaded is not None:
-                return loaded
-        return self.rebuild(collection, generation=generation)
-
-    def rebuild(
-        self,
-        collection: str | None = None,
-        *,
-        generation: int | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> BM25Index:
-        """Build a collection's index from the store, save it aside and make it current."""
-        name = collection or self.default_collection
-        if generation is None:
-            generation = self.store.generation(name)
-        started = time.perf_counter()
-        postings, pks = build_postings(
-            self.store.iter_texts(name),
-            self.tokenizer,
-            title_weight=self.params.title_weight,
-            expected_docs=self.store.count(name),
-            progress=progress,
-        )
-        meta = IndexMeta(name, generation, datetime.now(UTC), self.tokenizer.signature)
-        index = BM25Index(
-            postings,
-            pks,
-            self.params,
-            meta,
-            engine=self.engine,  # type: ignore[arg-type]
-            sparse_threshold=self.sparse_threshold,
-        )
-        if self.persist:
-            save_index(index, index_root(self.store.path, name))
-        self._served[name] = _Served(index, time.monotonic())
-        log.info(
-            "indexed collection %r: %d papers in %.2fs (%s engine)",
-            name,
-            index.n_docs,
-            time.perf_counter() - started,
-            index.engine.name,
-        )
-        return index
 
     # -- writing ----------------------------------------------------------------------------------
     def add_papers(
@@ -370,8 +231,7 @@ class Library:
             raise CollectionFull(name, limit)
         result = self.store.upsert(merge_with_stored(self.store, papers), name, progress=progress)
         if (result.added or result.updated) and not name.startswith(GUILD_PREFIX):
-            with self._lock(name):
-                self.rebuild(name, progress=index_progress)
+            self.rebuild(name, progress=index_progress)
         if name.startswith(GUILD_PREFIX):
             self.warm(Scope((self.default_collection, name)))
         return result
@@ -426,7 +286,7 @@ class Library:
         """Best ``k`` store keys over a scope's collections, merged by score, each paper once."""
         base = self.index(names[0])
         ranked = [(int(base.doc_pks[pos]), score) for pos, score in base.search(terms, k)]
-        extras = [idx for name in names[1:] if (idx := self._extra_index(name, base)) is not None]
+        extras = [idx for name in names[1:] if (idx := self.indexes.extra(name, base)) is not None]
         if extras:
             best: dict[int, float] = dict(ranked)
             for extra in extras:
@@ -583,7 +443,7 @@ class Library:
         names = self._scope(collection)
         base = self.index(names[0])
         for name in names[1:]:
-            self._extra_index(name, base)
+            self.indexes.extra(name, base)
         for name in names:
             self._title_cache(name)
 
