@@ -1,10 +1,11 @@
 """Papers per second ingested from the loopback fixtures server (HF daily range and OAI harvest).
 
 The whole CLI path is timed: HTTP over real loopback sockets, JSON/XML parsing, Paper
-validation, the OAI spool file, and one SQLite upsert into a fresh store. Network latency and
-the upstream's politeness limits are *not* in these numbers (the spacing for arXiv is set to 0
-here; against the real arXiv, OAI throughput is bounded by one request every 3 s, i.e. about
-1000 records / 3 s per page plus transfer time).
+validation, the OAI spool file, one SQLite upsert into a fresh store, and the re-index that
+makes the papers answerable at once (``paperbot ingest`` writes through ``Library.add_papers``).
+Network latency and the upstream's politeness limits are *not* in these numbers (the spacing for
+arXiv is set to 0 here; against the real arXiv, OAI throughput is bounded by one request every
+3 s, i.e. about 1000 records / 3 s per page plus transfer time).
 
 Synthetic volume is made from the recorded responses: each HF day is the recorded 30-paper list
 with its ids moved to a distinct ``YYMM`` prefix; each OAI page is the recorded 5-record oai_dc
@@ -24,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from cli.ingest_remote import build_parser, run
+from cli.context import Context
+from cli.main import main as paperbot
 from config.settings import Settings
 from retrieval.ingest.http import RetryPolicy
 from retrieval.store import PaperStore
@@ -55,10 +57,10 @@ def _big_oai_template(records: int) -> bytes:
 
 
 def _ingest(settings: Settings, argv: list[str]) -> tuple[float, str]:
-    args = build_parser().parse_args(argv)
     out, err = io.StringIO(), io.StringIO()
+    ctx = Context(stdout=out, stderr=err, settings=settings, retry=RetryPolicy())
     start = time.perf_counter()
-    code = run(args, settings, retry=RetryPolicy(), stdout=out, stderr=err)
+    code = paperbot(["ingest", *argv], ctx)
     seconds = time.perf_counter() - start
     if code != 0:
         raise SystemExit(f"ingest failed: {err.getvalue().strip()}")

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot import errors, parts
-from bot.messages import Outgoing, defer, send_followup
+from bot import errors
+from bot.messages import defer, send_followup
+from bot.render import PAGE_SIZE, Outgoing, notice, paper_card, search_page
+from bot.render.limits import ROW_BUTTONS_MAX
 
 if TYPE_CHECKING:
     from bot.client import PaperBotMixin
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("paperbot.bot.views")
 
-PAGE_SIZE = 5
 MORE_ID = "paperbot:more"
 ABSTRACT_ID = "paperbot:abstract:{index}"
 PREV_ID = "paperbot:prev"
@@ -89,7 +90,7 @@ class AnswerView(_BaseView):
         )
         more.callback = self.more_papers
         self.add_item(more)
-        for index, paper_id in enumerate(abstract_ids[:4]):
+        for index, paper_id in enumerate(abstract_ids[: ROW_BUTTONS_MAX - 1]):  # beside More papers
             label = "Show abstract" if len(abstract_ids) == 1 else f"Show abstract [{index + 1}]"
             button = discord.ui.Button(
                 label=label,
@@ -125,8 +126,8 @@ class AnswerView(_BaseView):
                 if hit.id not in shown_ids:
                     fresh.append(hit)
             if not fresh:
-                return parts.notice("No more papers match this question."), 0
-            out = parts.search_page(question, fresh, page=page, has_next=walked < len(hits))
+                return notice("No more papers match this question."), 0
+            out = search_page(question, fresh, page=page, has_next=walked < len(hits))
             return out, walked
 
         out, walked = await self.bot.run_blocking(work)
@@ -142,8 +143,8 @@ class AnswerView(_BaseView):
             def work() -> Outgoing:
                 paper = library.paper(paper_id)
                 if paper is None:
-                    return parts.notice("That paper is no longer in the collection.")
-                return parts.paper(paper)
+                    return notice("That paper is no longer in the collection.")
+                return paper_card(paper)
 
             await send_followup(interaction, await self.bot.run_blocking(work), ephemeral=True)
 

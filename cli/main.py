@@ -1,8 +1,10 @@
-"""``paperbot``: search, ask, ingest, inspect and export from a terminal; run and sync the bot.
+"""``paperbot``: the one parser tree and its dispatch, plus the query, inspect and bot commands.
 
-User mistakes (a missing file, an empty question, a bad setting) are one line on stderr and exit
-code 2, never a traceback. Only ``run`` and ``sync`` import the bot package, so the retrieval
-commands stay fast to start and work without discord.py configured.
+Every command is ``func(args, ctx) -> exit code`` and fails by raising (see :mod:`cli.errors`);
+:func:`main` alone turns an error into the one ``paperbot: <message>`` line and its exit code,
+so a search, a file ingest and an arXiv harvest fail alike. Only ``run`` and ``sync`` import the
+bot package, and only a remote ingest imports httpx, so the retrieval commands stay fast to
+start and work without discord.py configured.
 """
 
 from __future__ import annotations
@@ -12,51 +14,13 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TextIO
+from typing import NoReturn
 
-from pydantic import ValidationError
+from cli import ingest
+from cli.context import Context
+from cli.errors import ExitCode, UpstreamError, UserError, error_line
 
-from cli.errors import UserError
-from cli.progress import Progress
-
-REMOTE_SOURCES = ("hf-daily", "hf-paper", "arxiv", "oai")
-
-
-def _settings(args: argparse.Namespace):  # -> Settings (import kept lazy for start-up time)
-    from config import Settings
-
-    overrides: dict[str, object] = {}
-    if getattr(args, "db", None):
-        overrides["db_path"] = Path(args.db)
-    if getattr(args, "collection", None):
-        overrides["collection"] = args.collection
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise UserError(f"invalid setting {where}: {first.get('msg')}") from None
-
-
-def _library(args: argparse.Namespace, *, must_exist: bool = True):  # -> Library
-    """The library for a command. The configured store (``PAPERBOT_DB_PATH`` or the default) is
-    created from the bundled corpus on first use; a store named with ``--db`` holds exactly what
-    was ingested into it, and naming one that does not exist is a mistake worth reporting."""
-    from retrieval.search import Library
-    from retrieval.store import StoreError
-
-    settings = _settings(args)
-    named = bool(getattr(args, "db", None))  # --db on the command line, not the configured path
-    if must_exist and named and not settings.store_path.exists():
-        raise UserError(
-            f"no paper store at {settings.store_path} (create one with: paperbot ingest FILE "
-            f"--db {settings.store_path})"
-        )
-    try:
-        return Library.open(settings, seed=not named)
-    except StoreError as exc:
-        raise UserError(str(exc)) from None
+log = logging.getLogger("paperbot")
 
 
 # -- search ---------------------------------------------------------------------------------------
@@ -67,15 +31,16 @@ def _search_json(query: str, hits) -> dict[str, object]:
     }
 
 
-def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
     from retrieval.search import EmptyQuery
 
-    library = _library(args)
+    out = ctx.stdout
+    library = ctx.library(args)
     collection = args.collection
     if args.top_k is None:
-        args.top_k = _settings(args).top_k
+        args.top_k = ctx.settings_for(args).top_k
     if args.batch:
-        for line in sys.stdin:
+        for line in ctx.stdin:
             query = line.strip()
             if not query:
                 continue
@@ -105,14 +70,15 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
 
 # -- ask ------------------------------------------------------------------------------------------
-def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_ask(args: argparse.Namespace, ctx: Context) -> int:
+    from cli.render import render_answer
     from retrieval.compose import answer_to_json
-    from retrieval.render.terminal import render_answer
     from retrieval.search import EmptyQuery
 
-    library = _library(args)
+    out = ctx.stdout
+    library = ctx.library(args)
     if args.batch:
-        for line in sys.stdin:
+        for line in ctx.stdin:
             question = line.strip()
             if not question:
                 continue
@@ -136,52 +102,12 @@ def cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-# -- ingest ---------------------------------------------------------------------------------------
-def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
-    from retrieval.loaders import LoaderError, open_source
-
-    path = Path(args.path)
-    if not path.exists():
-        raise UserError(f"no such file: {path}")
-    if path.is_dir():
-        raise UserError(f"{path} is a directory; give a file (JSONL or a Hugging Face page text)")
-    try:
-        source = open_source(path)
-    except LoaderError as exc:
-        raise UserError(str(exc)) from None
-    library = _library(args, must_exist=False)
-    collection = args.collection or library.default_collection
-    bar = Progress(f"ingesting {path.name}")
-    try:
-        result = library.store.upsert(source, collection, progress=bar.update)
-    except LoaderError as exc:
-        raise UserError(f"{exc} (nothing was added)") from None
-    finally:
-        bar.close()
-    report = source.report
-    out.write(
-        f"{path.name} ({report.format}) -> collection {collection!r}: {result.added:,} added, "
-        f"{result.updated:,} updated, {result.unchanged:,} unchanged, {report.skipped:,} skipped\n"
-    )
-    if report.skipped_lines:
-        shown = ", ".join(f"line {n} ({reason})" for n, reason in report.skipped_lines[:5])
-        more = f" and {report.skipped - 5:,} more" if report.skipped > 5 else ""
-        out.write(f"skipped: {shown}{more}\n")
-    bar = Progress("indexing", total=library.store.count(collection))
-    try:
-        index = library.rebuild(collection, progress=bar.update)
-    finally:
-        bar.close()
-    out.write(f"indexed {index.n_docs:,} papers ({index.engine.name} engine)\n")
-    return 0
-
-
 # -- stats / export -------------------------------------------------------------------------------
-def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
-    library = _library(args)
-    store = library.store
+def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
+    out = ctx.stdout
+    library = ctx.library(args)
     rows = []
-    for coll in store.collections():
+    for coll in library.collections():
         info = library.info(coll.name)
         rows.append(
             {
@@ -193,54 +119,66 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
                 "engine": library.index(coll.name).engine.name,
             }
         )
-    size = store.path.stat().st_size if store.path.exists() else 0
+    path, size = library.store_path, library.store_size()
     if args.json:
-        payload = {"store": str(store.path), "bytes": size, "collections": rows}
+        payload = {"store": str(path), "bytes": size, "collections": rows}
         out.write(json.dumps(payload) + "\n")
-        return 0
-    out.write(f"store: {store.path} ({size / 1e6:.1f} MB), paperbot {library.version}\n")
+        return ExitCode.OK
+    out.write(f"store: {path} ({size / 1e6:.1f} MB), paperbot {library.version}\n")
     for row in rows:
         out.write(
             f"  {row['collection']}: {row['papers']:,} papers, indexed {row['indexed_at']} "
             f"({row['engine']} engine)\n"
         )
-    return 0
+    return ExitCode.OK
 
 
-def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
     from retrieval.loaders import write_jsonl
 
-    library = _library(args)
-    collection = args.collection or library.default_collection
+    library = ctx.library(args)
+    collection = library.default_collection
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
-            count = write_jsonl(library.store.iter_papers(collection), fh)
-        sys.stderr.write(f"exported {count:,} papers from {collection!r} to {args.out}\n")
+            count = write_jsonl(library.papers(collection), fh)
+        ctx.stderr.write(f"exported {count:,} papers from {collection!r} to {args.out}\n")
     else:
-        write_jsonl(library.store.iter_papers(collection), out)
-    return 0
+        write_jsonl(library.papers(collection), ctx.stdout)
+    return ExitCode.OK
 
 
 # -- bot ------------------------------------------------------------------------------------------
-def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_run(args: argparse.Namespace, ctx: Context) -> int:
     from bot import run_bot
 
-    return run_bot(_settings(args))
+    return run_bot(ctx.settings_for(args))
 
 
-def cmd_sync(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_sync(args: argparse.Namespace, ctx: Context) -> int:
     import asyncio
 
     from bot import sync_commands
 
     # sync_commands reports what it synced (or one error line) and returns the exit code.
-    return asyncio.run(sync_commands(_settings(args), args.guild))
+    return asyncio.run(sync_commands(ctx.settings_for(args), args.guild))
 
 
 # -- parser ---------------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing its usage and exiting, so a usage mistake is
+    the same one line and exit code as every other error (sub-parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH", help="paper store (default: PAPERBOT_DB_PATH)")
     parser.add_argument("--collection", metavar="NAME", help="collection (default: default)")
+    # Also accepted after the command; SUPPRESS keeps a sub-parser from resetting it to False.
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log to stderr"
+    )
 
 
 def _top_k(value: str) -> int:
@@ -251,7 +189,7 @@ def _top_k(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="paperbot",
         description="Answers questions about research papers with verbatim quotes.",
     )
@@ -273,15 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser(
-        "ingest",
-        help="add papers from a file (JSONL, BEIR, Kaggle arXiv, HF page; plain, gzip, bzip2, "
-        "xz or a one-file zip) or a remote source",
-        description="paperbot ingest PATH, or paperbot ingest {hf-daily,hf-paper,arxiv,oai} ...",
-    )
-    p.add_argument("path", help="file to load")
-    _common(p)
-    p.set_defaults(func=cmd_ingest)
+    ingest.add_parsers(sub, _common)
 
     p = sub.add_parser("stats", help="collections, paper counts and index dates")
     p.add_argument("--json", action="store_true")
@@ -304,36 +234,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _remote_ingest(argv: list[str]) -> int:
-    from cli import ingest_remote
-
-    return ingest_remote.main(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=logging.INFO if "-v" in args_list or "--verbose" in args_list else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+# -- dispatch -------------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
+    """Run one command; the only place an error becomes a ``paperbot: <message>`` line on
+    stderr and an :class:`ExitCode`. ``ctx`` defaults to this process's streams and settings
+    from the environment."""
+    ctx = ctx or Context()
     try:
-        if len(args_list) >= 2 and args_list[0] == "ingest" and args_list[1] in REMOTE_SOURCES:
-            return _remote_ingest(args_list[1:])
         parser = build_parser()
-        args = parser.parse_args(args_list)
+        args = parser.parse_args(ingest.expand_shorthand(sys.argv[1:] if argv is None else argv))
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING,
+            format="%(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
         if not getattr(args, "func", None):
-            parser.print_help(sys.stderr)
-            return 2
-        return int(args.func(args, sys.stdout))
-    except UserError as exc:
-        sys.stderr.write(f"paperbot: {exc}\n")
-        return 2
-    except KeyboardInterrupt:
-        sys.stderr.write("paperbot: interrupted\n")
-        return 130
+            parser.print_help(ctx.stderr)
+            return ExitCode.USAGE
+        return int(args.func(args, ctx))
+    except (UserError, UpstreamError) as exc:
+        ctx.stderr.write(error_line(str(exc)))
+        return exc.exit_code
+    except KeyboardInterrupt as exc:
+        ctx.stderr.write(error_line(": ".join(filter(None, ["interrupted", str(exc)]))))
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
-        return 0
+        return ExitCode.OK
+    except Exception as exc:  # a bug or a broken disk: still one line; -v shows the traceback
+        log.info("%s failed", " ".join(sys.argv[1:] if argv is None else argv), exc_info=True)
+        ctx.stderr.write(error_line(f"{type(exc).__name__}: {exc}"))
+        return ExitCode.FAILED
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import errors, parts
+from bot import errors
 from bot.adding import AddError, NotAReference, Status, parse_reference
 from bot.client import PaperBotMixin
 from bot.messages import defer, send_followup, send_response
+from bot.render import added_message, notice
 
 _log = logging.getLogger("paperbot.bot.add")
 
@@ -66,11 +67,11 @@ class AddCog(commands.Cog):
     async def _gate(self, interaction: discord.Interaction) -> bool:
         """Refuse privately (before any defer) outside servers or without permission."""
         if interaction.guild_id is None:
-            await send_response(interaction, parts.notice(GUILD_ONLY), ephemeral=True)
+            await send_response(interaction, notice(GUILD_ONLY), ephemeral=True)
             return False
         if not may_manage_papers(interaction, self.bot.settings.add_roles):
             await send_response(
-                interaction, parts.notice(refusal(self.bot.settings.add_roles)), ephemeral=True
+                interaction, notice(refusal(self.bot.settings.add_roles)), ephemeral=True
             )
             return False
         return True
@@ -85,7 +86,7 @@ class AddCog(commands.Cog):
             return
         paper_id = parse_reference(paper)
         if paper_id is None:
-            await send_response(interaction, parts.notice(str(NotAReference())), ephemeral=True)
+            await send_response(interaction, notice(str(NotAReference())), ephemeral=True)
             return
         await defer(interaction)
         assert interaction.guild_id is not None
@@ -100,7 +101,7 @@ class AddCog(commands.Cog):
             Status.ALREADY_HERE: "already_here",
             Status.ALREADY_SHARED: "already_shared",
         }[outcome.status]
-        await send_followup(interaction, parts.added(outcome.paper, status, outcome.guild_count))
+        await send_followup(interaction, added_message(outcome.paper, status, outcome.guild_count))
 
     @app_commands.command(
         name="watch",
@@ -124,7 +125,7 @@ class AddCog(commands.Cog):
             line = "I've stopped adding paper links posted in this channel."
         if not changed:
             line = f"Link capture was already {'on' if enabled else 'off'} in this channel."
-        await send_response(interaction, parts.notice(line))
+        await send_response(interaction, notice(line))
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import parts
+from bot import render
 from bot.client import PaperBotMixin
 from bot.messages import defer, send_followup
 from bot.views import AnswerView
@@ -32,26 +32,26 @@ def scope_label(shared: str) -> str:
 
 async def answer_question(
     bot: PaperBotMixin, question: str, guild_id: int | None
-) -> tuple[parts.Outgoing, AnswerView | None]:
+) -> tuple[render.Outgoing, AnswerView | None]:
     """The answer message and its buttons for ``question`` (shared by ``/ask`` and mentions)."""
     from retrieval.search import EmptyQuery
 
     library = bot.require_library()
     collection = bot.collection_for(guild_id)
 
-    def work() -> tuple[Answer, parts.Outgoing]:
+    def work() -> tuple[Answer, render.Outgoing]:
         # Retrieval *and* rendering in the worker thread: nothing proportional to the answer's
         # size runs on the event loop.
         answer = library.ask(question, collection=collection)
         if collection is not None and not isinstance(collection, str):
             # Users know "this server", not the store's name for its collection.
             answer = dataclasses.replace(answer, collection=scope_label(bot.settings.collection))
-        return answer, parts.answer(answer)
+        return answer, render.answer_message(answer)
 
     try:
         answer, out = await bot.run_blocking(work)
     except EmptyQuery:
-        return parts.notice(
+        return render.notice(
             "I couldn't find any searchable words in that. Try asking with a few keywords, "
             "e.g. `/ask which papers align language models without RL?`"
         ), None

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import parts
 from bot.client import PaperBotMixin
 from bot.messages import defer, send_followup, send_response
+from bot.render import about_message, help_message
 
 if TYPE_CHECKING:
     from retrieval.search import CollectionInfo
@@ -46,7 +46,7 @@ class InfoCog(commands.Cog):
         if self.bot.settings.daily_refresh_time:
             last = self.bot.state.daily_summary() or "not run yet"
             daily = f"{self.bot.settings.daily_refresh_time} UTC; last: {last}"
-        out = parts.about(
+        out = about_message(
             info,
             version=self.bot.version,
             library_version=library.version,
@@ -60,7 +60,7 @@ class InfoCog(commands.Cog):
         name="help", description="How to ask paperbot questions.", extras={"cooldown": False}
     )
     async def help(self, interaction: discord.Interaction) -> None:
-        await send_response(interaction, parts.help_message(), ephemeral=True)
+        await send_response(interaction, help_message(), ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

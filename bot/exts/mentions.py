@@ -21,11 +21,11 @@ import re
 import discord
 from discord.ext import commands
 
-from bot import errors, parts
+from bot import errors
 from bot.adding import AddError, find_links, question_beside_links
 from bot.client import PaperBotMixin
 from bot.exts.ask import answer_question
-from bot.messages import Outgoing
+from bot.render import Outgoing, mention_help, notice
 
 _log = logging.getLogger("paperbot.bot.mentions")
 
@@ -59,19 +59,19 @@ class MentionsCog(commands.Cog):
             await self._answer(message, me.id)
         except Exception as exc:
             ref = errors.log_failure(f"mention {message.id}", exc)
-            await self._reply(message, parts.notice(errors.failure_text(ref)))
+            await self._reply(message, notice(errors.failure_text(ref)))
 
     async def _answer(self, message: discord.Message, bot_id: int) -> None:
         question = question_from(message.content, bot_id)
         if not question:
-            await self._reply(message, parts.mention_help())
+            await self._reply(message, mention_help())
             return
         retry_after = self.bot.cooldowns.hit(message.author.id)
         if retry_after > 0:
             # Say it once per burst; replying to every extra mention would be spam of its own.
             if message.author.id not in self._told_to_wait:
                 self._told_to_wait.add(message.author.id)
-                await self._reply(message, parts.notice(errors.cooldown_text(retry_after)))
+                await self._reply(message, notice(errors.cooldown_text(retry_after)))
             return
         self._told_to_wait.discard(message.author.id)
         guild_id = message.guild.id if message.guild else None
@@ -106,7 +106,7 @@ class MentionsCog(commands.Cog):
             await self._react(message, CAPTURED)
             return
         await self._react(message, PROBLEM)
-        await self._reply(message, parts.notice("\n".join(problems)))
+        await self._reply(message, notice("\n".join(problems)))
 
     async def _react(self, message: discord.Message, emoji: str) -> None:
         try:
@@ -114,7 +114,7 @@ class MentionsCog(commands.Cog):
         except discord.HTTPException as exc:  # no Add Reactions permission: say it in words
             _log.info("could not react to %s (%r); replying instead", message.id, exc)
             if emoji == CAPTURED:
-                await self._reply(message, parts.notice("Added to this server's collection."))
+                await self._reply(message, notice("Added to this server's collection."))
 
     async def _reply(
         self, message: discord.Message, out: Outgoing, *, view: discord.ui.View | None = None

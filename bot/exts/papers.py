@@ -10,14 +10,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import parts
 from bot.client import PaperBotMixin
 from bot.messages import defer, send_followup
-from bot.views import PAGE_SIZE, SearchPager
+from bot.render import PAGE_SIZE, Outgoing, notice, paper_card, similar_page
+from bot.render.limits import CHOICE_NAME_MAX, CHOICE_VALUE_MAX, CHOICES_MAX
+from bot.render.markup import fit_text
+from bot.views import SearchPager
 
-CHOICES_MAX = 25
-CHOICE_NAME_MAX = 100
-CHOICE_VALUE_MAX = 100
 NOT_FOUND = (
     "I couldn't find that paper. Start typing a title or an arXiv id and pick one of the "
     "suggestions."
@@ -30,10 +29,7 @@ def choice_name(paper_id: str, title: str) -> str:
     suffix = f" · {paper_id}"
     if len(suffix) > CHOICE_NAME_MAX // 2:  # a very long id (title slug): show the title only
         suffix = ""
-    room = CHOICE_NAME_MAX - len(suffix)
-    if len(title) > room:
-        title = title[: room - 1].rstrip() + "…"
-    return title + suffix
+    return fit_text(title, CHOICE_NAME_MAX - len(suffix), inert=False) + suffix
 
 
 def suggestions(
@@ -90,7 +86,7 @@ class PapersCog(commands.Cog):
     ) -> None:
         await defer(interaction)
         found = await self.bot.run_blocking(resolve_paper, self.bot, paper, interaction.guild_id)
-        out = parts.notice(NOT_FOUND) if found is None else parts.paper(found)
+        out = notice(NOT_FOUND) if found is None else paper_card(found)
         await send_followup(interaction, out)
 
     @app_commands.command(name="similar", description="Find papers similar to a given paper.")
@@ -101,7 +97,7 @@ class PapersCog(commands.Cog):
         await defer(interaction)
         found = await self.bot.run_blocking(resolve_paper, self.bot, paper, interaction.guild_id)
         if found is None:
-            await send_followup(interaction, parts.notice(NOT_FOUND))
+            await send_followup(interaction, notice(NOT_FOUND))
             return
         library = self.bot.require_library()
         collection = self.bot.collection_for(interaction.guild_id)
@@ -110,12 +106,12 @@ class PapersCog(commands.Cog):
             # Library.similar has no offset: take the first offset + k and slice.
             return library.similar(found.id, k=offset + k, collection=collection)[offset:]
 
-        def render(page_hits: list, page: int, has_next: bool) -> parts.Outgoing:
-            return parts.similar_page(found, page_hits, page=page, has_next=has_next)
+        def render(page_hits: list, page: int, has_next: bool) -> Outgoing:
+            return similar_page(found, page_hits, page=page, has_next=has_next)
 
         hits = await self.bot.run_blocking(fetch, 0, PAGE_SIZE + 1)
         if not hits:
-            await send_followup(interaction, parts.notice("I found no papers similar to that one."))
+            await send_followup(interaction, notice("I found no papers similar to that one."))
             return
         has_next = len(hits) > PAGE_SIZE
         out = render(hits[:PAGE_SIZE], 0, has_next)

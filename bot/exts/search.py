@@ -6,10 +6,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import parts
 from bot.client import PaperBotMixin
 from bot.messages import defer, send_followup
-from bot.views import PAGE_SIZE, SearchPager
+from bot.render import PAGE_SIZE, Outgoing, notice, search_page
+from bot.views import SearchPager
 
 QUERY_MAX = 1000
 
@@ -39,15 +39,15 @@ class SearchCog(commands.Cog):
         except EmptyQuery:
             await send_followup(
                 interaction,
-                parts.notice("Please search with a few keywords, e.g. `/search diffusion TTS`."),
+                notice("Please search with a few keywords, e.g. `/search diffusion TTS`."),
             )
             return
         if not hits:
-            await send_followup(interaction, parts.notice("No papers match that search."))
+            await send_followup(interaction, notice("No papers match that search."))
             return
 
-        def render(page_hits: list, page: int, has_next: bool) -> parts.Outgoing:
-            return parts.search_page(query, page_hits, page=page, has_next=has_next)
+        def render(page_hits: list, page: int, has_next: bool) -> Outgoing:
+            return search_page(query, page_hits, page=page, has_next=has_next)
 
         has_next = len(hits) > PAGE_SIZE
         out = render(hits[:PAGE_SIZE], 0, has_next)

@@ -25,7 +25,7 @@ import httpx
 from pydantic import ValidationError
 
 from config import describe_error
-from retrieval.ingest.common import clean_text, dedupe_newest, parse_iso_date
+from retrieval.ingest.common import Batch, clean_text, dedupe_newest, parse_iso_date
 from retrieval.ingest.errors import FetchError, NotFound, ParseError, SourceError
 from retrieval.ingest.http import PoliteClient, describe
 from retrieval.ingest.xmlutil import parse_xml, text_of
@@ -167,14 +167,6 @@ def normalise_ids(ids: Sequence[str]) -> list[str]:
     return out
 
 
-@dataclass
-class Result:
-    papers: list[Paper] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    total_results: int | None = None
-
-
 class ArxivAPI:
     """Searches and id lookups, paged with ``start``/``max_results``."""
 
@@ -213,10 +205,10 @@ class ArxivAPI:
         sort_by: str | None = None,
         sort_order: str | None = None,
         on_page: Callable[[int, int | None], None] | None = None,
-    ) -> Result:
+    ) -> Batch:
         """Up to ``max_results`` papers for an arXiv ``search_query`` (e.g. ``cat:cs.LG AND
         all:transformer``), fetched page by page."""
-        result = Result()
+        result = Batch()
         start = 0
         empty_retries = 0
         while len(result.papers) < max_results:
@@ -253,10 +245,10 @@ class ArxivAPI:
 
     async def by_ids(
         self, ids: Sequence[str], *, on_page: Callable[[int, int | None], None] | None = None
-    ) -> Result:
+    ) -> Batch:
         """The newest version of each id. Ids arXiv does not return are listed in ``missing``."""
         wanted = normalise_ids(ids)
-        result = Result(total_results=len(wanted))
+        result = Batch(total_results=len(wanted))
         for offset in range(0, len(wanted), self.page_size):
             chunk = wanted[offset : offset + self.page_size]
             params = {"id_list": ",".join(chunk), "start": 0, "max_results": len(chunk)}

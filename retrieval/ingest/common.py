@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from retrieval.papers import Paper
@@ -28,6 +29,22 @@ def clean_text(value: object) -> str:
     if value is None:
         return ""
     return " ".join(str(value).split())  # str.split(): any Unicode whitespace, ~5x a regex
+
+
+@dataclass
+class Batch:
+    """Papers parsed from one or more responses of any source, what had to be skipped (and
+    why), the ids asked for that the source does not have, and the source's own total."""
+
+    papers: list[Paper] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    total_results: int | None = None
+
+    def extend(self, other: Batch) -> None:
+        self.papers.extend(other.papers)
+        self.skipped.extend(other.skipped)
+        self.missing.extend(other.missing)
 
 
 def parse_iso_date(value: object) -> date | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -28,7 +27,7 @@ import httpx
 from pydantic import ValidationError
 
 from config import describe_error
-from retrieval.ingest.common import clean_text, dedupe_newest, parse_iso_date
+from retrieval.ingest.common import Batch, clean_text, dedupe_newest, parse_iso_date
 from retrieval.ingest.errors import NotFound, ParseError
 from retrieval.ingest.http import PoliteClient, describe
 from retrieval.papers import Paper, hf_paper_url, split_arxiv_id
@@ -40,18 +39,6 @@ PAGE_LIMIT = 100  # the API's maximum page size
 MAX_PAGES = 50  # a day never has 5000 papers; stop a runaway paginator
 
 Sort = Literal["publishedAt", "trending"]
-
-
-@dataclass
-class Batch:
-    """Papers parsed from one or more responses plus what had to be skipped and why."""
-
-    papers: list[Paper] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def extend(self, other: Batch) -> None:
-        self.papers.extend(other.papers)
-        self.skipped.extend(other.skipped)
 
 
 def _metadata(item: dict[str, Any], paper: dict[str, Any]) -> dict[str, Any]:

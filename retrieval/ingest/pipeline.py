@@ -1,13 +1,13 @@
-"""Remote ingest end to end: fetch everything, then write it in one store transaction.
+"""Remote ingest: fetch everything first; the caller then writes it in one store transaction.
 
 The order is the atomicity guarantee: nothing touches the store until every request of the run
 has succeeded (HF and the arXiv API are collected in memory; an OAI harvest is spooled to disk),
-and the write is a single :meth:`PaperStore.upsert`, which rolls back on any exception. A failed
+and the write is a single :meth:`Library.add_papers`, which rolls back on any exception. A failed
 or interrupted run therefore leaves the store exactly as it was, and re-running adds nothing
 twice because papers are upserted by normalised id (the store keeps the newest arXiv version).
 
-The bot's ``/add`` and daily refresh (later) can call the same ``fetch_*`` coroutines and
-:func:`write_papers`.
+The CLI (``paperbot ingest``), the bot's ``/add`` and its daily refresh call the same ``fetch_*``
+coroutines and write through :meth:`Library.add_papers`, which also re-indexes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,14 +25,13 @@ import httpx
 
 from config.settings import Settings
 from retrieval.ingest.arxiv_api import ArxivAPI
-from retrieval.ingest.common import dedupe_newest
+from retrieval.ingest.common import Batch, dedupe_newest
 from retrieval.ingest.errors import NotFound
-from retrieval.ingest.hf import Batch, HuggingFacePapers, dates_between
+from retrieval.ingest.hf import HuggingFacePapers, dates_between
 from retrieval.ingest.http import PoliteClient, RetryPolicy, client_for
 from retrieval.ingest.http import user_agent as make_user_agent
 from retrieval.ingest.oai import HarvestParams, OAIHarvester, Spool, SpoolState, temporary_spool
 from retrieval.papers import Paper
-from retrieval.store import merge_with_stored
 
 log = logging.getLogger(__name__)
 
@@ -243,17 +242,6 @@ async def harvest_oai(
 
     harvester = OAIHarvester(http, settings.arxiv_oai_url)
     return await harvester.harvest(spool, on_page=on_page)
-
-
-def write_papers(
-    store: Any,
-    papers: Iterable[Paper],
-    collection: str,
-    *,
-    progress: Callable[[int], None] | None = None,
-) -> Any:
-    """One ``store.upsert`` (one transaction), with stored metadata merged in (see common)."""
-    return store.upsert(merge_with_stored(store, papers), collection, progress=progress)
 
 
 class Timer:

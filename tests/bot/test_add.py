@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from bot.render.markup import unrender
 from retrieval.ingest.http import RetryPolicy
-from retrieval.render.markup import unrender
 from tests.bot.checks import assert_no_ping, assert_within_limits, is_ephemeral, sent_messages
 from tests.bot.conftest import Running, running_bot
 from tests.bot.test_e2e import all_text

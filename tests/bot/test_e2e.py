@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from bot.render.markup import unrender
 from bot.runner import REJECTED_TOKEN
-from retrieval.render.markup import unrender
 from tests.bot.checks import (
     assert_no_ping,
     assert_within_limits,
@@ -339,16 +339,16 @@ async def test_buttons_under_a_mention_reply_answer(bot: Any, library: Any) -> N
 async def test_answer_is_rendered_in_the_worker_thread(
     bot: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retrieval.render import discord_parts
+    from bot import render
 
     threads: list[str] = []
-    original = discord_parts.answer_parts
+    original = render.answer_message
 
     def recording(answer: Any) -> Any:
         threads.append(threading.current_thread().name)
         return original(answer)
 
-    monkeypatch.setattr(discord_parts, "answer_parts", recording)
+    monkeypatch.setattr(render, "answer_message", recording)
     answer = await bot.discord.wait_answer(await bot.discord.slash("ask", question=QUESTION))
     assert answer["embeds"]
     assert threads and all(name.startswith("paperbot-index") for name in threads)

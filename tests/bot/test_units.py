@@ -1,4 +1,4 @@
-"""Unit tests of the bot's pure parts: cooldown, send-boundary limits, mention parsing, choices."""
+"""Unit tests of the bot's pure parts: cooldown, what is sent, mention parsing, choices."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import logging
 from bot.cooldown import UserCooldown
 from bot.exts.mentions import question_from
 from bot.exts.papers import choice_name
-from bot.messages import clamp, embed_length
+from bot.render import Outgoing, notice
+from bot.render.limits import embed_size
 from bot.runner import MISSING_TOKEN, RedactSecret, run_bot
 from config.settings import Settings
 from tests.bot.checks import assert_within_limits
@@ -45,33 +46,26 @@ def test_cooldown_forgets_idle_users() -> None:
     assert len(cd) < 10
 
 
-def test_clamp_passes_a_valid_message_unchanged() -> None:
+def test_a_message_is_sent_as_rendered() -> None:
     embed = {"title": "t", "description": "d" * 4096, "fields": [{"name": "n", "value": "v"}]}
-    out = clamp("hello", [embed])
-    assert out.clamped == []
-    assert out.content == "hello" and out.embeds[0]["description"] == "d" * 4096
+    kwargs = Outgoing(content="hello", embeds=(embed,)).kwargs()
+    assert kwargs["content"] == "hello"
+    sent = kwargs["embeds"][0].to_dict()
+    assert sent["description"] == "d" * 4096 and sent["fields"][0]["value"] == "v"
+    assert embed_size(sent) == 1 + 4096 + 2
 
 
-def test_clamp_enforces_every_limit() -> None:
-    embeds = [
-        {
-            "title": "T" * 300,
-            "description": "D" * 5000,
-            "footer": {"text": "F" * 3000},
-            "fields": [{"name": "N" * 300, "value": "V" * 2000}] * 30,
-        }
-        for _ in range(12)
-    ]
-    out = clamp("C" * 2500, embeds)
-    assert out.clamped
-    data = {"content": out.content, "embeds": out.embeds}
+def test_a_long_notice_is_cut_to_the_content_limit() -> None:
+    out = notice("word " * 600)
+    data = {"content": out.content, "embeds": list(out.embeds)}
     assert_within_limits(data)
-    assert out.content.endswith("…") and len(out.content) == 2000
-    assert sum(embed_length(e) for e in out.embeds) <= 6000
+    assert out.content.endswith("…") and len(out.content) <= 2000
+    assert notice("Try `/ask` **now**").content == "Try `/ask` **now**"  # bot markdown kept
 
 
-def test_clamp_never_sends_an_empty_message() -> None:
-    assert clamp("", []).content
+def test_no_message_is_ever_empty() -> None:
+    assert notice("").kwargs()["content"]
+    assert Outgoing().kwargs()["content"]
 
 
 def test_question_from_strips_only_the_bot_mention() -> None:

@@ -14,11 +14,16 @@ from tests.paths import FIXTURES, REPO
 
 
 def run(
-    args: list[str], tmp_path: Path, stdin: str | None = None
+    args: list[str],
+    tmp_path: Path,
+    stdin: str | None = None,
+    settings: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """``paperbot ARGS`` in ``tmp_path``; ``settings`` are extra ``PAPERBOT_*`` variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOT_")}
     env["PAPERBOT_DATA_DIR"] = str(tmp_path / "data")
     env["PYTHONPATH"] = str(REPO)
+    env.update(settings or {})
     return subprocess.run(
         [sys.executable, "-m", "cli", *args],
         cwd=tmp_path,  # no stray .env from the developer's checkout
@@ -162,6 +167,10 @@ def test_stats(tmp_path: Path) -> None:
         (["ask"], "ask a question"),
         (["search", "x", "--db", "/nonexistent/dir/none.db"], "no paper store"),
         (["ingest", "/nonexistent/file.jsonl"], "no such file"),
+        (["ingest", "file", "/nonexistent/file.jsonl"], "no such file"),
+        (["ingest", "file"], "required: path"),
+        (["ingest", "arxiv", "--ids", "1", "--max", "0"], "must be at least 1"),
+        (["nonsense"], "invalid choice"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

@@ -1,7 +1,9 @@
 """``paperbot ingest <source>`` end to end: loopback server -> real SQLite store in tmp_path.
 
-Every test asserts what the store holds after the run: complete on success, byte-for-byte the
-same papers/generation on failure, nothing twice on a re-run.
+Each run goes through ``cli.main.main``, the same parser, dispatch and error handling a user
+gets, with a context aimed at the loopback server. Every test asserts what the store holds
+after the run: complete on success, byte-for-byte the same papers/generation on failure,
+nothing twice on a re-run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from cli.ingest_remote import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Progress, build_parser, run
+from cli.context import Context
+from cli.errors import ExitCode
+from cli.main import main
+from cli.progress import Progress
 from config.settings import Settings
 from retrieval.papers import Paper
 from retrieval.store import PaperStore
@@ -30,9 +35,9 @@ from tests.retrieval.ingest.server import (
 def ingest(
     settings: Settings, *argv: str, stderr: io.StringIO | None = None
 ) -> tuple[int, str, str]:
-    args = build_parser().parse_args(list(argv))
     out, err = io.StringIO(), stderr or io.StringIO()
-    code = run(args, settings, retry=FAST_RETRY, stdout=out, stderr=err)
+    ctx = Context(stdout=out, stderr=err, settings=settings, retry=FAST_RETRY)
+    code = main(["ingest", *argv], ctx)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -70,10 +75,11 @@ def seed(db: Path) -> None:
 
 def test_hf_daily_date_fills_the_store_and_rerun_adds_nothing(settings: Settings) -> None:
     code, out, err = ingest(settings, "hf-daily", "--date", "2026-06-12")
-    assert (code, err) == (EXIT_OK, "")
-    assert out.count("\n") == 1
-    assert out.startswith("hf-daily 2026-06-12: 30 papers fetched; 1 requests, ")
-    assert out.endswith("collection 'default': 30 added, 0 updated, 0 unchanged\n")
+    assert (code, err) == (ExitCode.OK, "")
+    fetched, indexed = out.splitlines()
+    assert fetched.startswith("hf-daily 2026-06-12: 30 papers fetched; 1 requests, ")
+    assert fetched.endswith("collection 'default': 30 added, 0 updated, 0 unchanged")
+    assert indexed.startswith("indexed 30 papers (")
     store = PaperStore(settings.store_path, create=False)
     assert store.count("default") == 30
     paper = store.get("2606.12730")
@@ -82,8 +88,8 @@ def test_hf_daily_date_fills_the_store_and_rerun_adds_nothing(settings: Settings
     generation = store.generation("default")
 
     code, out, _ = ingest(settings, "hf-daily", "--date", "2026-06-12")
-    assert code == EXIT_OK
-    assert out.endswith("0 added, 0 updated, 30 unchanged\n")
+    assert code == ExitCode.OK
+    assert "0 added, 0 updated, 30 unchanged\nindexed 30 papers" in out
     assert store.count("default") == 30 and store.generation("default") == generation
 
 
@@ -92,7 +98,7 @@ def test_collection_and_db_options(settings: Settings, tmp_path: Path) -> None:
     code, out, _ = ingest(
         settings, "hf-paper", "2608.09888", "--db", str(db), "--collection", "guild-42"
     )
-    assert code == EXIT_OK and "collection 'guild-42': 1 added" in out
+    assert code == ExitCode.OK and "collection 'guild-42': 1 added" in out
     store = PaperStore(db, create=False)
     assert store.count("guild-42") == 1 and store.count("default") == 0
     assert not settings.store_path.exists()
@@ -107,9 +113,9 @@ def test_a_failed_range_leaves_the_store_exactly_as_it_was(
     # day 1 fine, day 2 answers 503 until the retries run out
     server.fault("/api/daily_papers", Fault.ok(), *[Fault.status_code(503)] * 10)
     code, out, err = ingest(settings, "hf-daily", "--from", "2026-06-10", "--to", "2026-06-12")
-    assert code == EXIT_FAILED and out == ""
+    assert code == ExitCode.FAILED and out == ""
     assert err == (
-        f"error: GET {server.url}/api/daily_papers?limit=100&date=2026-06-11: "
+        f"paperbot: GET {server.url}/api/daily_papers?limit=100&date=2026-06-11: "
         "HTTP 503 Service Unavailable; gave up after 4 attempts in " + err.split(" in ", 1)[1]
     )
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -119,7 +125,7 @@ def test_a_failed_range_leaves_the_store_exactly_as_it_was(
 def test_a_failed_first_run_creates_no_store(settings: Settings, server: FixtureServer) -> None:
     server.fault("/api/daily_papers", Fault.body(b'[{"paper": {"id": "2606.0', status=200))
     code, _, err = ingest(settings, "hf-daily", "--date", "2026-06-12")
-    assert code == EXIT_FAILED
+    assert code == ExitCode.FAILED
     assert "malformed or truncated JSON" in err and "date=2026-06-12" in err
     assert not settings.store_path.exists()
 
@@ -139,7 +145,7 @@ def test_one_transient_fault_is_absorbed(
 ) -> None:
     server.fault("/api/daily_papers", fault)
     code, out, _ = ingest(settings, "hf-daily", "--date", "2026-06-12")
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     assert "30 papers fetched; 2 requests, 1 retries" in out
     assert PaperStore(settings.store_path, create=False).count() == 30
 
@@ -150,9 +156,9 @@ def test_an_unknown_id_fails_the_whole_hf_paper_run(
     seed(settings.store_path)
     before = snapshot(settings.store_path)
     code, out, err = ingest(settings, "hf-paper", "2608.09888", "2601.00002")
-    assert code == EXIT_FAILED and out == ""
+    assert code == ExitCode.FAILED and out == ""
     assert err == (
-        f"error: GET {server.url}/api/papers/2601.00002: "
+        f"paperbot: GET {server.url}/api/papers/2601.00002: "
         "Hugging Face has no paper 2601.00002 (HTTP 404)\n"
     )
     assert snapshot(settings.store_path) == before
@@ -169,7 +175,7 @@ def test_arxiv_ids_and_the_newest_version_wins(settings: Settings) -> None:
     )
     store.upsert([newer], "default")
     code, out, _ = ingest(settings, "arxiv", "--ids", "1601.00001v1")
-    assert code == EXIT_OK and "0 added, 0 updated, 1 unchanged" in out
+    assert code == ExitCode.OK and "0 added, 0 updated, 1 unchanged" in out
     kept = store.get("1601.00001")
     assert kept is not None and kept.abstract == "The v2 abstract."  # v1 did not overwrite v2
 
@@ -180,7 +186,7 @@ def test_arxiv_ids_and_the_newest_version_wins(settings: Settings) -> None:
     other_db = settings.store_path.with_name("other.db")
     PaperStore(other_db).upsert([stale], "default")
     code, out, _ = ingest(settings, "arxiv", "--ids", "1601.00001", "--db", str(other_db))
-    assert code == EXIT_OK and "0 added, 1 updated, 0 unchanged" in out
+    assert code == ExitCode.OK and "0 added, 1 updated, 0 unchanged" in out
     fresh = PaperStore(other_db, create=False).get("1601.00001")
     assert fresh is not None and fresh.abstract.startswith("We extend the Landauer")
 
@@ -191,9 +197,9 @@ def test_the_same_paper_from_hf_and_arxiv_is_one_paper(
     hf = json.loads(HF_PAPER.read_bytes())
     hf["id"] = "1601.00001"
     server.papers["1601.00001"] = json.dumps(hf).encode()
-    assert ingest(settings, "arxiv", "--ids", "1601.00001")[0] == EXIT_OK
+    assert ingest(settings, "arxiv", "--ids", "1601.00001")[0] == ExitCode.OK
     code, out, _ = ingest(settings, "hf-paper", "https://huggingface.co/papers/1601.00001")
-    assert code == EXIT_OK and "0 added, 1 updated" in out
+    assert code == ExitCode.OK and "0 added, 1 updated" in out
     store = PaperStore(settings.store_path, create=False)
     assert store.count() == 1
     paper = store.get("1601.00001")
@@ -207,18 +213,18 @@ def test_the_same_paper_from_hf_and_arxiv_is_one_paper(
 
 def test_unknown_arxiv_ids_fail_unless_allowed(settings: Settings, server: FixtureServer) -> None:
     code, out, err = ingest(settings, "arxiv", "--ids", "1601.00001,2601.99999")
-    assert code == EXIT_FAILED and out == ""
-    assert err == f"error: GET {server.url}/api/query: arXiv has no paper 2601.99999\n"
+    assert code == ExitCode.FAILED and out == ""
+    assert err == f"paperbot: GET {server.url}/api/query: arXiv has no paper 2601.99999\n"
     assert not settings.store_path.exists()
     code, out, _ = ingest(settings, "arxiv", "--ids", "1601.00001,2601.99999", "--allow-missing")
-    assert code == EXIT_OK and "1 papers fetched (1 unknown ids)" in out
+    assert code == ExitCode.OK and "1 papers fetched (1 unknown ids)" in out
 
 
 def test_arxiv_query(settings: Settings, server: FixtureServer) -> None:
     code, out, _ = ingest(
         settings, "arxiv", "--query", "all:transformer AND cat:cs.LG", "--max", "5"
     )
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     assert "5 papers fetched (28946 match on arXiv)" in out
     assert server.seen[0].query["search_query"] == ["all:transformer AND cat:cs.LG"]
     assert PaperStore(settings.store_path, create=False).count() == 5
@@ -227,15 +233,15 @@ def test_arxiv_query(settings: Settings, server: FixtureServer) -> None:
 def test_arxiv_error_feed_is_one_line(settings: Settings, server: FixtureServer) -> None:
     server.fault("/api/query", Fault.body(SYNTHETIC_ARXIV_ERROR_FEED))  # synthetic feed
     code, _, err = ingest(settings, "arxiv", "--ids", "1234.12345")
-    assert code == EXIT_FAILED
-    assert err.startswith(f"error: GET {server.url}/api/query?id_list=1234.12345&start=0")
+    assert code == ExitCode.FAILED
+    assert err.startswith(f"paperbot: GET {server.url}/api/query?id_list=1234.12345&start=0")
     assert err.endswith("arXiv API error: incorrect id format for 1234.12345v9\n")
 
 
 def test_malformed_xml_is_one_line(settings: Settings, server: FixtureServer) -> None:
     server.fault("/api/query", Fault.body(b"<feed><entry>", content_type="application/atom+xml"))
     code, _, err = ingest(settings, "arxiv", "--query", "cat:cs.LG")
-    assert code == EXIT_FAILED and "truncated XML" in err and err.count("\n") == 1
+    assert code == ExitCode.FAILED and "truncated XML" in err and err.count("\n") == 1
 
 
 def test_oai_harvest_with_checkpoint_resumes_and_cleans_up(
@@ -249,7 +255,7 @@ def test_oai_harvest_with_checkpoint_resumes_and_cleans_up(
     server.oai_pages = 3
     server.fault("/oai", Fault.ok(), *[Fault.status_code(503)] * 10)
     code, out, err = ingest(settings, *argv)
-    assert code == EXIT_FAILED and out == ""
+    assert code == ExitCode.FAILED and out == ""
     assert f"progress kept in {checkpoint}; run the same command to resume" in err
     assert snapshot(settings.store_path) == before  # nothing written
     assert checkpoint.exists()
@@ -257,7 +263,7 @@ def test_oai_harvest_with_checkpoint_resumes_and_cleans_up(
     server._faults.clear()
     server.seen.clear()
     code, out, err = ingest(settings, *argv)
-    assert (code, err) == (EXIT_OK, "")
+    assert (code, err) == (ExitCode.OK, "")
     assert [s.query.get("resumptionToken") for s in server.seen] == [
         ["paperbot-test|2"],
         ["paperbot-test|3"],
@@ -269,7 +275,7 @@ def test_oai_harvest_with_checkpoint_resumes_and_cleans_up(
     assert store.get("0704.0716").metadata["version"] == 4  # type: ignore[union-attr]
 
     code, out, _ = ingest(settings, *argv)  # a fresh harvest of the same range
-    assert code == EXIT_OK and "0 added, 0 updated, 18 unchanged" in out
+    assert code == ExitCode.OK and "0 added, 0 updated, 18 unchanged" in out
     assert store.count() == 19
 
 
@@ -283,20 +289,20 @@ def test_oai_without_checkpoint_leaves_no_spool(
     monkeypatch.setattr(tempfile, "tempdir", None)
     server.fault("/oai", Fault.ok(), Fault.body(b"<OAI-PMH><ListRecords>"))
     code, _, err = ingest(settings, "oai", "--set", "cs")
-    assert code == EXIT_FAILED and "truncated XML" in err
+    assert code == ExitCode.FAILED and "truncated XML" in err
     assert list((tmp_path / "tmp").iterdir()) == []
     code, out, _ = ingest(settings, "oai", "--set", "cs")
-    assert code == EXIT_OK and "10 added" in out
+    assert code == ExitCode.OK and "10 added" in out
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_oai_errors_and_empty_harvests(settings: Settings) -> None:
     code, out, _ = ingest(settings, "oai", "--set", "moo", "--prefix", "arXivRaw")
-    assert code == EXIT_OK and "0 papers fetched" in out
+    assert code == ExitCode.OK and "0 papers fetched" in out
     code, out, err = ingest(
         settings, "oai", "--set", "cs", "--checkpoint", str(settings.store_path)
     )
-    assert code == EXIT_FAILED and "is not a paperbot OAI checkpoint" in err
+    assert code == ExitCode.USAGE and "is not a paperbot OAI checkpoint" in err
 
 
 def test_a_bad_store_file_is_one_line_before_any_request(
@@ -304,7 +310,9 @@ def test_a_bad_store_file_is_one_line_before_any_request(
 ) -> None:
     settings.store_path.write_bytes(b"this is not sqlite" * 100)
     code, _, err = ingest(settings, "hf-daily")
-    assert code == EXIT_FAILED and err.count("\n") == 1 and err.startswith("error: ")
+    # the user named a file that is not a store: a usage error, as for `paperbot search --db`
+    assert code == ExitCode.USAGE and err.count("\n") == 1
+    assert err.startswith("paperbot: ") and "not a paperbot store" in err
     assert server.seen == []
 
 
@@ -315,7 +323,7 @@ def test_progress_only_on_a_terminal(settings: Settings) -> None:
 
     tty = Tty()
     code, _, _ = ingest(settings, "hf-daily", "--date", "2026-06-12", stderr=tty)
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     assert "\rhf-daily: 2026-06-12: 30 papers\x1b[K" in tty.getvalue()
     assert tty.getvalue().endswith("\r\x1b[K")  # the status line is wiped before the summary
     plain = io.StringIO()
@@ -333,21 +341,26 @@ def test_progress_only_on_a_terminal(settings: Settings) -> None:
         ["arxiv", "--query", "x", "--max", "0"],
         ["oai", "--from", "2024-01-01"],
         ["oai", "--set", "cs", "--prefix", "arXiv"],
-        ["nonsense"],
+        ["file"],
     ],
 )
-def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as caught:
-        build_parser().parse_args(argv)
-    assert caught.value.code == EXIT_USAGE
+def test_bad_usage_exits_2(settings: Settings, server: FixtureServer, argv: list[str]) -> None:
+    code, out, err = ingest(settings, *argv)
+    assert code == ExitCode.USAGE and out == ""
+    assert err.startswith("paperbot: ") and err.count("\n") == 1, err
+    assert "--help" in err  # where to look
+    assert server.seen == [] and not settings.store_path.exists()
 
 
 def test_to_without_from_is_refused(settings: Settings) -> None:
     code, _, err = ingest(settings, "hf-daily", "--to", "2026-06-12")
-    assert code == EXIT_FAILED and err == "error: --to needs --from\n"
+    assert code == ExitCode.USAGE and err == "paperbot: --to needs --from\n"
+    code, _, err = ingest(settings, "arxiv", "--ids", " , ")
+    assert code == ExitCode.USAGE and err == "paperbot: --ids is empty\n"
+    assert not settings.store_path.exists()
 
 
-def test_paperbot_main_routes_remote_sources(
+def test_paperbot_main_reads_the_environment(
     server: FixtureServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     from cli.main import main
@@ -360,6 +373,6 @@ def test_paperbot_main_routes_remote_sources(
         code = main(["ingest", "hf-paper", "2608.09888", "--db", str(tmp_path / "p.db"), "-v"])
     finally:
         get_settings.cache_clear()
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     assert "hf-paper (1 ids): 1 papers fetched" in capsys.readouterr().out
     assert PaperStore(tmp_path / "p.db", create=False).count() == 1

@@ -1,52 +1,33 @@
-"""Adapter from retrieval's Discord renderers to sendable messages.
+"""Lines the bot writes itself: help, /about, notices and the /add reply.
 
-All quoting, escaping and fitting of answers, result pages and papers is done by
-``retrieval.render.discord_parts`` (shared with anything else that renders for Discord); this
-module only calls it and passes the result through the send boundary (:mod:`bot.messages`).
-The few lines the bot writes itself (help, about, notices) contain no user text.
+They hold no user text that could format or ping, except what the bot quotes on purpose (and
+mentions are off for the whole client), so they are not escaped: their markdown is meant. They
+are still fitted to the content limit, the same way as everything else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.messages import Outgoing, prepare, text
+from bot.render.limits import CONTENT_MAX
+from bot.render.markup import fit_text
+from bot.render.message import Outgoing
+from bot.render.search import PAGE_SIZE, paper_card
 
 if TYPE_CHECKING:
-    from retrieval.compose import Answer
     from retrieval.papers import Paper
-    from retrieval.search import CollectionInfo, Hit
+    from retrieval.search import CollectionInfo
 
-
-def _renderer():  # imported lazily: keeps `import bot` light for `paperbot sync`
-    from retrieval.render import discord_parts
-
-    return discord_parts
-
-
-def answer(ans: Answer) -> Outgoing:
-    return prepare(_renderer().answer_parts(ans))
-
-
-def search_page(query: str, hits: Sequence[Hit], *, page: int, has_next: bool) -> Outgoing:
-    return prepare(_renderer().search_parts(query, list(hits), page=page, has_next=has_next))
-
-
-def similar_page(paper: Paper, hits: Sequence[Hit], *, page: int, has_next: bool) -> Outgoing:
-    return prepare(_renderer().similar_parts(paper, list(hits), page=page, has_next=has_next))
-
-
-def paper(p: Paper) -> Outgoing:
-    return prepare(_renderer().paper_parts(p))
+__all__ = ["about_message", "added_message", "help_message", "mention_help", "notice"]
 
 
 def notice(message: str) -> Outgoing:
-    return text(message)
+    """A plain bot-written line (errors, confirmations), within the content limit."""
+    return Outgoing(content=fit_text(message, CONTENT_MAX, inert=False))
 
 
-def about(
+def about_message(
     info: CollectionInfo,
     *,
     version: str,
@@ -77,7 +58,7 @@ def about(
         f"Version: {version}"
         + (f" (retrieval {library_version})" if library_version != version else "")
     )
-    return text("\n".join(lines))
+    return notice("\n".join(lines))
 
 
 ADDED = "Added to this server's collection ({count:,} papers). It's answerable now: try `/ask`."
@@ -87,11 +68,10 @@ ALREADY_SHARED = (
 )
 
 
-def added(p: Paper, status: str, count: int) -> Outgoing:
+def added_message(p: Paper, status: str, count: int) -> Outgoing:
     """The reply to ``/add``: a status line over the paper card."""
     line = {"added": ADDED, "already_here": ALREADY_HERE, "already_shared": ALREADY_SHARED}[status]
-    card = _renderer().paper_parts(p)
-    return prepare({"content": line.format(count=count), "embeds": list(card.embeds)})
+    return Outgoing(content=line.format(count=count), embeds=paper_card(p).embeds)
 
 
 def _date(value: datetime | None) -> str:
@@ -100,10 +80,10 @@ def _date(value: datetime | None) -> str:
     return f"<t:{int(value.timestamp())}:f>"
 
 
-HELP_TEXT = """\
+HELP_TEXT = f"""\
 **paperbot** answers with sentences quoted word for word from paper abstracts, with links.
 • `/ask question` – an answer quoted from the best papers. Buttons: *More papers*, *Show abstract*.
-• `/search query` – ranked titles, 5 per page.
+• `/search query` – ranked titles, {PAGE_SIZE} per page.
 • `/paper paper` – one paper: abstract, authors, date, links (start typing for suggestions).
 • `/similar paper` – papers like a given one.
 • `/about` – what I search and how big it is.
@@ -119,8 +99,8 @@ MENTION_HELP = (
 
 
 def help_message() -> Outgoing:
-    return text(HELP_TEXT)
+    return notice(HELP_TEXT)
 
 
 def mention_help() -> Outgoing:
-    return text(MENTION_HELP)
+    return notice(MENTION_HELP)

@@ -10,7 +10,7 @@ import textwrap
 from datetime import date, datetime
 
 from retrieval.compose import Answer, AnsweredPaper
-from retrieval.render.markup import quote_chunks
+from retrieval.highlight import quote_chunks
 
 __all__ = ["render_answer"]
 
