@@ -31,6 +31,20 @@ PREV_ID = "paperbot:prev"
 NEXT_ID = "paperbot:next"
 
 
+OnClick = Callable[[discord.Interaction], Awaitable[None]]
+
+
+class _Button(discord.ui.Button["_BaseView"]):
+    """A button that runs ``on_click`` when pressed: a typed callback, not one assigned later."""
+
+    def __init__(self, on_click: OnClick, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_click = on_click
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await self._on_click(interaction)
+
+
 class _BaseView(discord.ui.View):
     """Shared behaviour: disable on timeout, report errors with a ref."""
 
@@ -85,20 +99,24 @@ class AnswerView(_BaseView):
         self.collection = collection
         # per user: (results consumed, pages shown): each click continues where it left off
         self.offsets: dict[int, tuple[int, int]] = {}
-        more = discord.ui.Button(
-            label="More papers", style=discord.ButtonStyle.primary, custom_id=MORE_ID
+        self.add_item(
+            _Button(
+                self.more_papers,
+                label="More papers",
+                style=discord.ButtonStyle.primary,
+                custom_id=MORE_ID,
+            )
         )
-        more.callback = self.more_papers
-        self.add_item(more)
         for index, paper_id in enumerate(abstract_ids[: ROW_BUTTONS_MAX - 1]):  # beside More papers
             label = "Show abstract" if len(abstract_ids) == 1 else f"Show abstract [{index + 1}]"
-            button = discord.ui.Button(
-                label=label,
-                style=discord.ButtonStyle.secondary,
-                custom_id=ABSTRACT_ID.format(index=index + 1),
+            self.add_item(
+                _Button(
+                    self._abstract_callback(paper_id),
+                    label=label,
+                    style=discord.ButtonStyle.secondary,
+                    custom_id=ABSTRACT_ID.format(index=index + 1),
+                )
             )
-            button.callback = self._abstract_callback(paper_id)
-            self.add_item(button)
 
     async def more_papers(self, interaction: discord.Interaction) -> None:
         if await self._throttled(interaction):
@@ -135,7 +153,7 @@ class AnswerView(_BaseView):
             self.offsets[user_id] = (consumed + walked, page + 1)
         await send_followup(interaction, out, ephemeral=True)
 
-    def _abstract_callback(self, paper_id: str) -> Callable[[discord.Interaction], Awaitable[None]]:
+    def _abstract_callback(self, paper_id: str) -> OnClick:
         async def show_abstract(interaction: discord.Interaction) -> None:
             await defer(interaction, ephemeral=True)
             library = self.bot.require_library()
@@ -169,14 +187,20 @@ class SearchPager(_BaseView):
         self.fetch = fetch  # (offset, k) -> hits, runs in a worker thread
         self.render = render  # (hits, page, has_next) -> message
         self.page = page
-        self.prev_button = discord.ui.Button(
-            label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, custom_id=PREV_ID
+        self.prev_button = _Button(
+            self.previous_page,
+            label="Previous",
+            emoji="◀️",
+            style=discord.ButtonStyle.secondary,
+            custom_id=PREV_ID,
         )
-        self.next_button = discord.ui.Button(
-            label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, custom_id=NEXT_ID
+        self.next_button = _Button(
+            self.next_page,
+            label="Next",
+            emoji="▶️",
+            style=discord.ButtonStyle.secondary,
+            custom_id=NEXT_ID,
         )
-        self.prev_button.callback = self.previous_page
-        self.next_button.callback = self.next_page
         self.add_item(self.prev_button)
         self.add_item(self.next_button)
         self._set_buttons(has_next)

@@ -30,10 +30,16 @@ SEP = " · "
 
 
 class HitLike(Protocol):
-    id: str
-    title: str
-    score: float
-    url: str | None
+    """What a result line needs (``retrieval.search.Hit`` has it, read-only)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def url(self) -> str | None: ...
 
 
 def _hits_embed(

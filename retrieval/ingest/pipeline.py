@@ -27,7 +27,7 @@ from config.settings import Settings
 from retrieval.ingest.arxiv_api import ArxivAPI
 from retrieval.ingest.common import Batch, dedupe_newest
 from retrieval.ingest.errors import NotFound
-from retrieval.ingest.hf import HuggingFacePapers, dates_between
+from retrieval.ingest.hf import HuggingFacePapers, Sort, dates_between
 from retrieval.ingest.http import PoliteClient, RetryPolicy, client_for
 from retrieval.ingest.http import user_agent as make_user_agent
 from retrieval.ingest.oai import HarvestParams, OAIHarvester, Spool, SpoolState, temporary_spool
@@ -116,7 +116,7 @@ async def fetch_hf_daily(
 ) -> Fetched:
     """One day's list, a date range (day by day), or today's list; ``trending`` sorts by trend."""
     hf = HuggingFacePapers(http, settings.hf_base_url)
-    sort = "trending" if trending else None
+    sort: Sort | None = "trending" if trending else None
 
     def on_page(day_label: str, count: int) -> None:
         if progress:
