@@ -33,17 +33,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from config import Settings  # noqa: E402
-from retrieval.compose import DEFAULT_COMPOSE, Answer, compose  # noqa: E402
-from retrieval.loaders import open_source  # noqa: E402
-from retrieval.papers import Paper  # noqa: E402
-from retrieval.search import Library  # noqa: E402
-from retrieval.select import (  # noqa: E402
+from retrieval.answer.compose import DEFAULT_COMPOSE, Answer, compose  # noqa: E402
+from retrieval.answer.evidence import (  # noqa: E402
     FEATURES,
     MODEL_PATH,
     query_weights,
     score_sentences,
     sentence_features,
 )
+from retrieval.loaders import open_source  # noqa: E402
+from retrieval.papers import Paper  # noqa: E402
+from retrieval.search import Library  # noqa: E402
 from retrieval.store import PaperStore  # noqa: E402
 
 ARXIV = REPO.parent / "shared" / "eval" / "arxiv-cs" / "papers.jsonl.gz"
@@ -300,8 +300,8 @@ def cmd_fit(args: argparse.Namespace) -> None:
 
 def gate_rows(library: Library, texts: Sequence[str]) -> np.ndarray:
     """The answer gate's features for each question, exactly as ``Library.ask`` computes them."""
-    from retrieval import compose as composer
-    from retrieval.semantic import embedder
+    from retrieval.answer import compose as composer
+    from retrieval.answer.semantic import embedder
 
     model = embedder()
     assert model is not None, "wordllama is needed to fit the gate"
@@ -323,7 +323,7 @@ def cmd_fit_gate(args: argparse.Namespace) -> None:
     """Logistic answer gate: fitted on our train split (plus SciFact train claims, which must be
     answered too); threshold chosen on train + dev for >= 96% of on-topic questions answered."""
     from bench import bench_compose as sci
-    from retrieval.compose import GATE_FEATURES, GATE_PATH, AnswerGate
+    from retrieval.answer.compose import GATE_FEATURES, GATE_PATH, AnswerGate
 
     library = arxiv_library(args.db)
     scifact = sci.scifact_library()

@@ -36,11 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from config import Settings  # noqa: E402
-from retrieval.compose import DEFAULT_COMPOSE, ComposeParams, compose  # noqa: E402
-from retrieval.index import BM25Index  # noqa: E402
-from retrieval.papers import Paper  # noqa: E402
-from retrieval.search import Library  # noqa: E402
-from retrieval.select import (  # noqa: E402
+from retrieval.answer.compose import DEFAULT_COMPOSE, ComposeParams, compose  # noqa: E402
+from retrieval.answer.evidence import (  # noqa: E402
     FEATURES,
     MODEL_PATH,
     SelectionParams,
@@ -49,7 +46,10 @@ from retrieval.select import (  # noqa: E402
     score_sentences,
     sentence_features,
 )
-from retrieval.sentences import split_sentences  # noqa: E402
+from retrieval.answer.sentences import split_sentences  # noqa: E402
+from retrieval.index import BM25Index  # noqa: E402
+from retrieval.papers import Paper  # noqa: E402
+from retrieval.search import Library  # noqa: E402
 from retrieval.store import PaperStore  # noqa: E402
 from retrieval.tokenize import default_tokenizer  # noqa: E402
 
@@ -541,7 +541,7 @@ def cmd_bundled(args: argparse.Namespace) -> None:
 def cmd_timing(args: argparse.Namespace) -> None:
     """compose() per query on a synthetic collection, candidates as Library.ask gets them."""
     from bench.synth import ensure_store
-    from retrieval.sentences import _split_cached
+    from retrieval.answer.sentences import _split_cached
 
     path = OUT / f"synthetic-{args.docs}.db"
     library = Library(ensure_store(path, args.docs))

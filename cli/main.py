@@ -72,7 +72,7 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
 # -- ask ------------------------------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, ctx: Context) -> int:
     from cli.render import render_answer
-    from retrieval.compose import answer_to_json
+    from retrieval.answer.compose import answer_to_json
     from retrieval.search import EmptyQuery
 
     out = ctx.stdout

@@ -1,4 +1,4 @@
-"""An :class:`~retrieval.compose.Answer` as terminal text for ``paperbot ask``.
+"""An :class:`~retrieval.answer.compose.Answer` as terminal text for ``paperbot ask``.
 
 Plain text by default (safe to pipe); with ``color=True`` the question's terms are bold (ANSI)
 in quotes and titles. Either way the quoted characters are printed exactly as in the abstract.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import textwrap
 from datetime import date, datetime
 
-from retrieval.compose import Answer, AnsweredPaper
-from retrieval.highlight import quote_chunks
+from retrieval.answer.compose import Answer, AnsweredPaper
+from retrieval.answer.highlight import quote_chunks
 
 __all__ = ["render_answer"]
 

@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config import Settings, default, paperbot_version
+from retrieval.answer.semantic import embedder
 from retrieval.index import BM25Index, BM25Params
 from retrieval.index.serving import IndexServer
 from retrieval.papers import Paper, paper_link
-from retrieval.semantic import embedder
 from retrieval.store import PaperStore, StoredCollection, UpsertResult, merge_with_stored
 from retrieval.tokenize import Tokenizer, default_tokenizer
 
 if TYPE_CHECKING:
-    from retrieval.compose import Answer
+    from retrieval.answer.compose import Answer
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +361,7 @@ class Library:
 
     def ask(self, question: str, *, collection: Where = None) -> Answer:
         """The composed answer: best papers with the sentences that answer, or a plain 'no'."""
-        from retrieval.compose import compose
+        from retrieval.answer.compose import compose
 
         names = self._scope(collection)
         found = self.candidates(question, collection=Scope(names))

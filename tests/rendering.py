@@ -7,7 +7,7 @@ from datetime import datetime
 
 from hypothesis import strategies as st
 
-from retrieval.compose import Answer, AnsweredPaper, Quote
+from retrieval.answer.compose import Answer, AnsweredPaper, Quote
 
 NASTY = [
     "@everyone",

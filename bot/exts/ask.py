@@ -20,7 +20,7 @@ from bot.messages import defer, send_followup
 from bot.views import AnswerView
 
 if TYPE_CHECKING:
-    from retrieval.compose import Answer
+    from retrieval.answer.compose import Answer
 
 QUESTION_MAX = 4000  # Discord allows 6000 for a string option; the Library reads 4000
 

@@ -1,4 +1,4 @@
-"""An :class:`~retrieval.compose.Answer` as one Discord message, fitted to the limits in one pass.
+"""An :class:`~retrieval.answer.compose.Answer` as one Discord message, fitted in one pass.
 
 One embed per paper (its title links to the highlighted sentence), quotes in the description;
 or, when declined, one embed listing the closest titles. Every piece of untrusted text (titles,
@@ -35,8 +35,8 @@ from bot.render.markup import (
     title_link,
 )
 from bot.render.message import ANSWER_COLOR, DECLINED_COLOR, Outgoing
-from retrieval.compose import ELLIPSIS, Answer, AnsweredPaper, Quote
-from retrieval.highlight import Chunk, quote_chunks
+from retrieval.answer.compose import ELLIPSIS, Answer, AnsweredPaper, Quote
+from retrieval.answer.highlight import Chunk, quote_chunks
 
 __all__ = ["answer_message", "render_quote"]
 

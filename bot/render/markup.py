@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from bot.render.limits import URL_MAX
-from retrieval.compose import ELLIPSIS
+from retrieval.answer.compose import ELLIPSIS
 
 __all__ = [
     "BOLD",

@@ -18,7 +18,7 @@ from bot.render.limits import (
 )
 from bot.render.markup import code_span, fit_text, join_within, link_target, safe_url, title_link
 from bot.render.message import ANSWER_COLOR, Outgoing
-from retrieval.links import hf_url_for, page_url_for
+from retrieval.answer.links import hf_url_for, page_url_for
 from retrieval.papers import Paper
 
 __all__ = ["PAGE_SIZE", "HitLike", "paper_card", "search_page", "similar_page"]

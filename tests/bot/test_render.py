@@ -18,7 +18,7 @@ from bot.render import (
 )
 from bot.render.answer import render_quote
 from bot.render.markup import escape, fit_text, unrender
-from retrieval.compose import Answer
+from retrieval.answer.compose import Answer
 from retrieval.papers import Paper
 from tests.rendering import (
     LONG_URL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 
 from cli.render import render_answer
-from retrieval.compose import Answer
+from retrieval.answer.compose import Answer
 from tests.rendering import answers, declined_answer, remax_answer
 
 

@@ -11,12 +11,12 @@ from functools import lru_cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrieval.compose import ComposeParams, Quote, answer_to_json, compose
+from retrieval.answer.compose import ComposeParams, Quote, answer_to_json, compose
+from retrieval.answer.evidence import FEATURES, default_model, query_weights, score_sentences
+from retrieval.answer.links import with_text_fragment
 from retrieval.index import BM25Index, BM25Params, IndexMeta, build_postings
-from retrieval.links import with_text_fragment
 from retrieval.loaders import bundled_papers
 from retrieval.papers import Paper
-from retrieval.select import FEATURES, default_model, query_weights, score_sentences
 from retrieval.tokenize import default_tokenizer
 from tests.paths import REPO
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.highlight import quote_chunks
+from retrieval.answer.highlight import quote_chunks
 from tests.rendering import quotes, text_st
 
 

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrieval.links import (
+from retrieval.answer.links import (
     encode_fragment_term,
     hf_url_for,
     page_url_for,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.question import QUESTION_KINDS, analyse_question, sentence_kinds
+from retrieval.answer.question import QUESTION_KINDS, analyse_question, sentence_kinds
 from retrieval.tokenize import default_tokenizer
 
 TOK = default_tokenizer()

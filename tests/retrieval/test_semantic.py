@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from retrieval.semantic import MAX_EMBED_CHARS, embedder
+from retrieval.answer.semantic import MAX_EMBED_CHARS, embedder
 from tests.paths import REPO
 
 
@@ -18,7 +18,7 @@ def test_loads_offline_in_a_fresh_process() -> None:
         os.environ, HF_HUB_OFFLINE="1", HTTPS_PROXY="http://127.0.0.1:9", PYTHONPATH=str(REPO)
     )
     code = (
-        "from retrieval.semantic import embedder; e = embedder(); "
+        "from retrieval.answer.semantic import embedder; e = embedder(); "
         "print(e is not None and e.embed(['hello world']).shape == (1, 256))"
     )
     proc = subprocess.run(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrieval.sentences import sentence_texts, split_sentences
+from retrieval.answer.sentences import sentence_texts, split_sentences
 
 CASES = [
     # (text, expected sentences)

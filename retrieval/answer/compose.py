@@ -23,10 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from retrieval.index import TermStats
-from retrieval.links import hf_url_for, page_url_for, with_text_fragment
-from retrieval.papers import Paper
-from retrieval.select import (
+from retrieval.answer.evidence import (
     DEFAULT_PARAMS,
     QueryTerms,
     SelectionParams,
@@ -34,7 +31,10 @@ from retrieval.select import (
     query_weights,
     score_sentences,
 )
-from retrieval.semantic import Embedder, embedder
+from retrieval.answer.links import hf_url_for, page_url_for, with_text_fragment
+from retrieval.answer.semantic import Embedder, embedder
+from retrieval.index import TermStats
+from retrieval.papers import Paper
 from retrieval.tokenize import TermSpan, Tokenizer
 
 __all__ = [
@@ -159,7 +159,7 @@ class ComposeParams:
 
 DEFAULT_COMPOSE = ComposeParams()
 
-GATE_PATH = Path(__file__).resolve().parent / "data" / "answer_gate.json"
+GATE_PATH = Path(__file__).resolve().parents[1] / "data" / "answer_gate.json"
 GATE_FEATURES: tuple[str, ...] = (
     "doc_coverage",  # question weight found in a candidate's title + abstract (best of the few)
     "evidence_coverage",  # ... in the lead's title + best sentence

@@ -1,6 +1,6 @@
 """A quote cut into plain and highlighted chunks, for any renderer to mark up its own way.
 
-Every front end shows a :class:`~retrieval.compose.Quote` with the question's terms emphasised,
+Every front end shows a :class:`~retrieval.answer.compose.Quote` with the question terms stressed,
 each in its own markup (the bot's renderer, the CLI's ANSI bold). The split is the same for all
 and knows nothing of any: each chunk's text is verbatim abstract text, or an ellipsis joint
 between verbatim pieces, so concatenating the chunks gives ``quote.display`` exactly.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from retrieval.compose import ELLIPSIS, Quote
+from retrieval.answer.compose import ELLIPSIS, Quote
 
 __all__ = ["Chunk", "quote_chunks"]
 

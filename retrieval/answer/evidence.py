@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from retrieval.answer.question import QuestionAnalysis, analyse_question, sentence_kinds
+from retrieval.answer.semantic import embedder
+from retrieval.answer.sentences import split_sentences
 from retrieval.index import TermStats
-from retrieval.question import QuestionAnalysis, analyse_question, sentence_kinds
-from retrieval.semantic import embedder
-from retrieval.sentences import split_sentences
 from retrieval.tokenize import TermSpan, Tokenizer
 
 __all__ = [
@@ -81,7 +81,7 @@ _BASE_FEATURES: tuple[str, ...] = (
     "semantic",
     "semantic_gap",  # minus the abstract's best
     "semantic_rel",  # minus the abstract's mean
-    # What kind of statement the sentence makes (retrieval.question.sentence_kinds).
+    # What kind of statement the sentence makes (retrieval.answer.question.sentence_kinds).
     "s_quantity",
     "s_defines",
     "s_mechanism",
@@ -112,7 +112,7 @@ FEATURES: tuple[str, ...] = _BASE_FEATURES + tuple(
 _COVERAGE = FEATURES.index("coverage")
 _SEMANTIC = FEATURES.index("semantic")
 
-MODEL_PATH = Path(__file__).resolve().parent / "data" / "sentence_model.json"
+MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "sentence_model.json"
 
 
 @dataclass(frozen=True, slots=True)
