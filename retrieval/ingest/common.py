@@ -65,16 +65,19 @@ def version_of(paper: Paper) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def newer_or_equal(candidate: Paper, current: Paper) -> bool:
-    """Whether ``candidate`` should replace ``current`` (same id) within one ingest.
-
-    A known higher version wins; with equal or unknown versions the later one wins (it is the
-    fresher response), except that a versionless record never replaces a versioned one.
-    """
-    new, old = version_of(candidate), version_of(current)
+def replaces(new: int | None, old: int | None) -> bool:
+    """ "Newest version wins", the one rule for every source: whether a record of version ``new``
+    should replace one of version ``old`` (same id) within one ingest. A known higher version
+    wins; with equal or unknown versions the later one wins (it is the fresher response), except
+    that a versionless record never replaces a versioned one."""
     if new is not None and old is not None:
         return new >= old
     return not (new is None and old is not None)
+
+
+def newer_or_equal(candidate: Paper, current: Paper) -> bool:
+    """Whether ``candidate`` should replace ``current`` (same id): :func:`replaces` on papers."""
+    return replaces(version_of(candidate), version_of(current))
 
 
 def dedupe_newest(papers: Iterable[Paper]) -> list[Paper]:

@@ -30,7 +30,13 @@ from xml.etree.ElementTree import Element
 from pydantic import ValidationError
 
 from config import describe_error
-from retrieval.ingest.common import clean_text, flip_name, parse_iso_date, split_authors
+from retrieval.ingest.common import (
+    clean_text,
+    flip_name,
+    parse_iso_date,
+    replaces,
+    split_authors,
+)
 from retrieval.ingest.errors import CheckpointError, ParseError, SourceError
 from retrieval.ingest.http import PoliteClient, describe
 from retrieval.ingest.xmlutil import parse_xml, text_of
@@ -66,13 +72,6 @@ def _oai_id(identifier: str) -> tuple[str, int | None] | None:
     if identifier.startswith("oai:") and identifier.count(":") >= 2:
         tail = identifier.split(":", 2)[2]
     return split_arxiv_id(tail)
-
-
-def _replaces(new: int | None, old: int | None) -> bool:
-    """The same rule as :func:`retrieval.ingest.common.newer_or_equal`, on bare versions."""
-    if new is not None and old is not None:
-        return new >= old
-    return not (new is None and old is not None)
 
 
 def _paper(paper_id: str, title: str, abstract: str, meta: dict[str, Any], **fields: Any) -> Paper:
@@ -375,7 +374,7 @@ class Spool:
                 version = raw.get("metadata", {}).get("version")
                 version = version if isinstance(version, int) else None
                 current = keep.get(raw["id"])
-                if current is None or _replaces(version, current[1]):
+                if current is None or replaces(version, current[1]):
                     keep[raw["id"]] = (position, version)
                 position += 1
         wanted = {pos for pos, _ in keep.values()}
