@@ -42,9 +42,12 @@ class Context:
         from config import Settings
 
         overrides: dict[str, object] = {}
-        if getattr(args, "db", None):
-            overrides["db_path"] = Path(args.db)
-        if getattr(args, "collection", None):
+        db = getattr(args, "db", None)
+        if db is not None:  # --db "" is a mistake, not the default store
+            if not db.strip():
+                raise UserError("--db is empty: give the path of a paper store")
+            overrides["db_path"] = Path(db)
+        if getattr(args, "collection", None) is not None:  # "" is refused like the setting
             overrides["collection"] = args.collection
         try:
             if self.settings is None:
@@ -54,6 +57,11 @@ class Context:
             return Settings.model_validate(self.settings.model_dump() | overrides)
         except ValidationError as exc:
             raise invalid_setting(exc) from None
+        except UnicodeDecodeError as exc:  # the only file settings read is .env
+            raise UserError(
+                f"invalid setting file .env: not UTF-8 text (byte {exc.start}: "
+                f"{exc.object[exc.start : exc.start + 1]!r})"
+            ) from None
 
     def library(
         self, args: argparse.Namespace, *, must_exist: bool = True, seed: bool | None = None
@@ -62,7 +70,9 @@ class Context:
         default) is created from the bundled corpus on first use; a store named with ``--db``
         holds exactly what was ingested into it, so naming one that does not exist is a mistake
         worth reporting (unless the command creates it: ``must_exist=False``). ``seed`` overrides
-        whether a new store starts with the bundled corpus."""
+        whether a new store starts with the bundled corpus. A read command never turns an
+        existing file into a store; a store that cannot be written is opened read-only, which
+        serves every read command and is an error for a command that writes."""
         from retrieval.search import Library
         from retrieval.store import StoreError
 
@@ -74,6 +84,13 @@ class Context:
                 f"file FILE --db {settings.store_path})"
             )
         try:
-            return Library.open(settings, seed=(not named) if seed is None else seed)
+            library = Library.open(
+                settings,
+                seed=(not named) if seed is None else seed,
+                create=not (must_exist and named),
+            )
         except StoreError as exc:
             raise UserError(str(exc)) from None
+        if not must_exist and library.store.readonly:
+            raise UserError(f"{settings.store_path} is read-only: papers cannot be added to it")
+        return library

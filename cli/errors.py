@@ -47,5 +47,8 @@ def invalid_setting(exc: ValidationError) -> UserError:
 
 
 def error_line(message: str) -> str:
-    """``paperbot: <message>``, the one shape of an error on stderr."""
-    return f"{PREFIX}: {message}\n"
+    """``paperbot: <message>``, the one shape of an error on stderr: always one line, and safe
+    to print whatever a file name, a server or a store put in the message."""
+    from retrieval.sanitize import clean_line
+
+    return f"{PREFIX}: {clean_line(message)}\n"

@@ -14,16 +14,49 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from cli import ingest
+from cli import ingest, take_over_ctrl_c
 from cli.context import Context
 from cli.errors import ExitCode, UpstreamError, UserError, error_line
+
+if TYPE_CHECKING:
+    from retrieval.search import Library
 
 log = logging.getLogger("paperbot")
 
 
 # -- search ---------------------------------------------------------------------------------------
+def _known_collection(library: Library, name: str) -> str:
+    """``name`` if the store has that collection; else a usage error naming the ones it has
+    (searching a misspelt collection would otherwise look like a search that found nothing)."""
+    if library.store.generation(name) > 0 or library.has_collection(name):  # one seek first
+        return name
+    known = ", ".join(repr(c.name) for c in library.collections()) or "none"
+    raise UserError(f"no collection {name!r} in {library.store_path} (known: {known})")
+
+
+def _reader(args: argparse.Namespace, ctx: Context) -> Library:
+    """The library for a command that reads: an index that another process is rebuilding is not
+    waited for; the previous one answers, and stderr says so once per collection."""
+    from retrieval.index.serving import Behind
+
+    library = ctx.library(args)
+
+    def behind(note: Behind) -> None:
+        lag = f"{note.papers_behind:,} papers behind" if note.papers_behind else "papers changed"
+        ctx.stderr.write(
+            error_line(
+                f"note: the index of {note.collection!r} is being rebuilt by another process; "
+                f"answering from the previous one ({lag})"
+            )
+        )
+
+    library.indexes.on_behind = behind
+    library.indexes.background = False  # a command exits soon: no build left running behind it
+    return library
+
+
 def _search_json(query: str, hits) -> dict[str, object]:
     return {
         "query": query,
@@ -32,23 +65,22 @@ def _search_json(query: str, hits) -> dict[str, object]:
 
 
 def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
+    from retrieval.sanitize import clean_line, echo, json_dumps
     from retrieval.search import EmptyQuery
 
     out = ctx.stdout
-    library = ctx.library(args)
-    collection = args.collection
+    library = _reader(args, ctx)
+    collection = _known_collection(library, library.default_collection)
     if args.top_k is None:
         args.top_k = ctx.settings_for(args).top_k
-    if args.batch:
+    if args.batch:  # one line out per line in, a blank line included (its results are empty)
         for line in ctx.stdin:
             query = line.strip()
-            if not query:
-                continue
             try:
-                hits = library.search(query, k=args.top_k, collection=collection)
+                hits = library.search(query, k=args.top_k, collection=collection) if query else []
             except EmptyQuery:
                 hits = []
-            out.write(json.dumps(_search_json(query, hits), ensure_ascii=False) + "\n")
+            out.write(json_dumps(_search_json(query, hits)) + "\n")
         return 0
     query = " ".join(args.query or []).strip()
     if not query:
@@ -56,16 +88,18 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
     try:
         hits = library.search(query, k=args.top_k, collection=collection)
     except EmptyQuery:
-        raise UserError(f"nothing searchable in {query!r}: try a few topic words") from None
+        raise UserError(f"nothing searchable in {echo(query)!r}: try a few topic words") from None
     if args.json:
-        out.write(json.dumps(_search_json(query, hits), ensure_ascii=False) + "\n")
+        out.write(json_dumps(_search_json(query, hits)) + "\n")
         return 0
     if not hits:
-        out.write(f"No paper matches {query!r}.\n")
+        out.write(f"No paper matches {echo(query)!r}.\n")
         return 0
     for rank, hit in enumerate(hits, 1):
-        out.write(f"{rank:>2}. {hit.title}  [{hit.score:.2f}]\n    {hit.id}")
-        out.write(f"  {hit.url}\n" if hit.url else "\n")
+        out.write(
+            f"{rank:>2}. {clean_line(hit.title)}  [{hit.score:.2f}]\n    {clean_line(hit.id)}"
+        )
+        out.write(f"  {clean_line(hit.url)}\n" if hit.url else "\n")
     return 0
 
 
@@ -73,30 +107,34 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_ask(args: argparse.Namespace, ctx: Context) -> int:
     from cli.render import render_answer
     from retrieval.answer.compose import answer_to_json
+    from retrieval.sanitize import echo, json_dumps
     from retrieval.search import EmptyQuery
 
     out = ctx.stdout
-    library = ctx.library(args)
-    if args.batch:
+    library = _reader(args, ctx)
+    collection = _known_collection(library, library.default_collection)
+    if args.batch:  # one line out per line in, a blank line included (answered: false)
         for line in ctx.stdin:
             question = line.strip()
-            if not question:
-                continue
+            payload = {"question": question, "answered": False, "papers": []}
             try:
-                payload = answer_to_json(library.ask(question, collection=args.collection))
+                if question:
+                    payload = answer_to_json(library.ask(question, collection=collection))
             except EmptyQuery:
-                payload = {"question": question, "answered": False, "papers": []}
-            out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+                pass
+            out.write(json_dumps(payload) + "\n")
         return 0
     question = " ".join(args.question or []).strip()
     if not question:
         raise UserError("ask a question, e.g. paperbot ask 'how does XPO make DPO explore?'")
     try:
-        answer = library.ask(question, collection=args.collection)
+        answer = library.ask(question, collection=collection)
     except EmptyQuery:
-        raise UserError(f"nothing searchable in {question!r}: try a few topic words") from None
+        raise UserError(
+            f"nothing searchable in {echo(question)!r}: try a few topic words"
+        ) from None
     if args.json:
-        out.write(json.dumps(answer_to_json(answer), ensure_ascii=False) + "\n")
+        out.write(json_dumps(answer_to_json(answer)) + "\n")
     else:
         out.write(render_answer(answer, color=out.isatty()) + "\n")
     return 0
@@ -104,8 +142,10 @@ def cmd_ask(args: argparse.Namespace, ctx: Context) -> int:
 
 # -- stats / export -------------------------------------------------------------------------------
 def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
+    from retrieval.sanitize import clean_line
+
     out = ctx.stdout
-    library = ctx.library(args)
+    library = _reader(args, ctx)
     rows = []
     for coll in library.collections():
         info = library.info(coll.name)
@@ -124,23 +164,26 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
         payload = {"store": str(path), "bytes": size, "collections": rows}
         out.write(json.dumps(payload) + "\n")
         return ExitCode.OK
-    out.write(f"store: {path} ({size / 1e6:.1f} MB), paperbot {library.version}\n")
+    out.write(f"store: {clean_line(str(path))} ({size / 1e6:.1f} MB), paperbot {library.version}\n")
     for row in rows:
+        name = clean_line(str(row["collection"]))
         out.write(
-            f"  {row['collection']}: {row['papers']:,} papers, indexed {row['indexed_at']} "
+            f"  {name}: {row['papers']:,} papers, indexed {row['indexed_at']} "
             f"({row['engine']} engine)\n"
         )
     return ExitCode.OK
 
 
 def cmd_export(args: argparse.Namespace, ctx: Context) -> int:
+    from cli.export import export_target, write_whole
     from retrieval.loaders import write_jsonl
 
+    # --out is checked before the store is opened: never the store, never an SQLite file.
+    target = export_target(args.out, ctx.settings_for(args).store_path) if args.out else None
     library = ctx.library(args)
-    collection = library.default_collection
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            count = write_jsonl(library.papers(collection), fh)
+    collection = _known_collection(library, library.default_collection)
+    if target is not None:
+        count = write_whole(target, lambda fh: write_jsonl(library.papers(collection), fh))
         ctx.stderr.write(f"exported {count:,} papers from {collection!r} to {args.out}\n")
     else:
         write_jsonl(library.papers(collection), ctx.stdout)
@@ -239,6 +282,7 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run one command; the only place an error becomes a ``paperbot: <message>`` line on
     stderr and an :class:`ExitCode`. ``ctx`` defaults to this process's streams and settings
     from the environment."""
+    take_over_ctrl_c()
     ctx = ctx or Context()
     try:
         parser = build_parser()

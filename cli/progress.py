@@ -9,6 +9,8 @@ import sys
 import time
 from typing import TextIO
 
+from retrieval.sanitize import clean_line
+
 WIDTH = 120
 
 
@@ -50,7 +52,7 @@ class Progress:
             self._show(f"{self.label}: {message}")
 
     def _show(self, text: str) -> None:
-        self.stream.write("\r" + text[:WIDTH] + "\x1b[K")
+        self.stream.write("\r" + clean_line(text)[:WIDTH] + "\x1b[K")
         self.stream.flush()
         self._shown = True
 

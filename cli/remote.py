@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar
 
 from cli.context import Context
@@ -36,7 +37,7 @@ from retrieval.ingest.pipeline import (
     make_client,
     oai_spool,
 )
-from retrieval.papers import Paper
+from retrieval.papers import Paper, split_arxiv_id
 
 T = TypeVar("T")
 
@@ -58,8 +59,22 @@ def check(args: argparse.Namespace) -> None:
     request is made."""
     if args.source == "hf-daily" and args.to_date is not None and args.from_date is None:
         raise UserError("--to needs --from")
+    if args.source == "hf-daily" and args.from_date is not None:
+        last = args.to_date or date.today()
+        if args.from_date > last:
+            to = f"--to {last}" if args.to_date else f"today ({last})"
+            raise UserError(f"--from {args.from_date} is after {to}")
     if args.source == "arxiv" and args.ids is not None and not _ids(args.ids):
         raise UserError("--ids is empty")
+    if args.source in ("hf-paper", "arxiv"):
+        ids = args.ids if args.source == "hf-paper" else _ids(args.ids or "")
+        bad = [i for i in ids if split_arxiv_id(i) is None]
+        if bad:
+            shown = ", ".join(repr(i) for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
+            raise UserError(
+                f"not an arXiv id or a Hugging Face/arXiv paper URL: {shown} "
+                "(e.g. 2405.21046 or https://arxiv.org/abs/2405.21046)"
+            )
 
 
 def _ids(text: str) -> list[str]:

@@ -1,7 +1,10 @@
 """An :class:`~retrieval.answer.compose.Answer` as terminal text for ``paperbot ask``.
 
 Plain text by default (safe to pipe); with ``color=True`` the question's terms are bold (ANSI)
-in quotes and titles. Either way the quoted characters are printed exactly as in the abstract.
+in quotes and titles. Either way the quoted characters are printed exactly as in the abstract,
+except what :mod:`retrieval.sanitize` takes out of every untrusted text (escape sequences,
+control characters, bidi overrides); the question is echoed on one line, cut to
+:data:`~retrieval.sanitize.ECHO_MAX` characters.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from datetime import date, datetime
 
 from retrieval.answer.compose import Answer, AnsweredPaper
 from retrieval.answer.highlight import quote_chunks
+from retrieval.sanitize import clean, clean_line, echo
 
 __all__ = ["render_answer"]
 
@@ -24,29 +28,24 @@ def _bold(text: str, color: bool) -> str:
     return f"{_BOLD}{text}{_RESET}" if color and text else text
 
 
-def _strip_controls(text: str) -> str:
-    """Remove terminal control characters from untrusted text (no escape-sequence injection)."""
-    return "".join(ch if ch >= " " or ch in "\n\t" else " " for ch in text).replace("\x7f", " ")
-
-
 def _highlight_title(paper: AnsweredPaper, color: bool) -> str:
     if not color or not paper.title_highlights:
-        return _strip_controls(paper.title)
+        return clean_line(paper.title)
     out, cursor = [], 0
     for a, b in paper.title_highlights:
         if a < cursor:
             continue
-        out.append(_strip_controls(paper.title[cursor:a]))
-        out.append(_bold(_strip_controls(paper.title[a:b]), True))
+        out.append(clean_line(paper.title[cursor:a]))
+        out.append(_bold(clean_line(paper.title[a:b]), True))
         cursor = b
-    out.append(_strip_controls(paper.title[cursor:]))
+    out.append(clean_line(paper.title[cursor:]))
     return "".join(out)
 
 
 def _quote_text(quote, color: bool) -> str:
     parts = []
     for chunk in quote_chunks(quote):
-        text = _strip_controls(chunk.text)
+        text = clean(chunk.text)
         parts.append(_bold(text, color) if chunk.highlight else text)
     return "“" + "".join(parts) + "”"
 
@@ -67,27 +66,29 @@ def _as_of(value: datetime | date | None) -> str:
 
 def render_answer(answer: Answer, *, color: bool = False) -> str:
     """The answer as lines of text: papers, quotes, links; or the closest titles if declined."""
-    lines = [f"Q: {_strip_controls(' '.join(answer.question.split()))}", ""]
+    lines = [f"Q: {echo(answer.question)}", ""]
     if not answer.answered:
         lines.append("No paper in this collection answers that in its abstract.")
         if answer.papers:
             lines.append("Closest titles:")
             for n, paper in enumerate(answer.papers, start=1):
-                link = f"  {paper.url}" if paper.url else ""
-                lines.append(f"  {n}. {_strip_controls(paper.title)}{link}")
+                link = f"  {clean_line(paper.url)}" if paper.url else ""
+                lines.append(f"  {n}. {clean_line(paper.title)}{link}")
     for n, paper in enumerate(answer.papers if answer.answered else (), start=1):
         lines.append(f"{n}. {_highlight_title(paper, color)}")
         for quote in paper.quotes:
             lines.append(_wrap(_quote_text(quote, color), "   ", color))
-        links = [x for x in (paper.url, paper.hf_url) if x]
+        links = [clean_line(x) for x in (paper.url, paper.hf_url) if x]
         if links:
             lines.append("   " + "  ".join(links))
         if paper.fragment_url:
             label = "highlight: "
-            lines.append("   " + (_DIM + label + _RESET if color else label) + paper.fragment_url)
+            shown = clean_line(paper.fragment_url)
+            lines.append("   " + (_DIM + label + _RESET if color else label) + shown)
         lines.append("")
     footer = (
-        f"-- {answer.collection} · {answer.paper_count:,} papers · as of {_as_of(answer.as_of)}"
+        f"-- {clean_line(answer.collection)} · {answer.paper_count:,} papers · "
+        f"as of {_as_of(answer.as_of)}"
     )
     if answer.papers and not answer.answered:
         lines.append("")

@@ -6,11 +6,12 @@ at start-up (a typo fails loudly, not at the first question) and injectable in t
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +28,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         validate_default=True,
+        allow_inf_nan=False,  # PAPERBOT_BM25_K1=nan is refused as not a number, for every float
     )
 
     # --- storage -----------------------------------------------------------------------------
@@ -128,6 +130,32 @@ class Settings(BaseSettings):
         description="The bot's small state file (watched channels, last daily refresh); "
         "default <store>.bot.json beside the store.",
     )
+
+    @field_validator("data_dir", "db_path", "bot_state_path", mode="before")
+    @classmethod
+    def _path_not_empty(cls, value: Any) -> Any:
+        # An empty path is Path("."), the working directory: never what was meant.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("is empty: give a path, or leave the setting unset")
+        return value
+
+    @field_validator("collection")
+    @classmethod
+    def _collection_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is blank: give a collection name")
+        if not value.isprintable():
+            raise ValueError("has control or invisible characters")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        names = [n for n in logging.getLevelNamesMapping() if n not in ("NOTSET", "WARN", "FATAL")]
+        if level not in names:
+            raise ValueError(f"{value!r} is not a log level; use one of {', '.join(names)}")
+        return level
 
     @property
     def store_path(self) -> Path:

@@ -9,6 +9,7 @@ runs the slow calls in a worker thread.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING
 from config import Settings, default, paperbot_version
 from retrieval.answer.semantic import embedder
 from retrieval.index import BM25Index, BM25Params
+from retrieval.index.persist import store_write_lock
 from retrieval.index.serving import IndexServer
+from retrieval.interrupts import CommitGuard
 from retrieval.papers import Paper, paper_link
 from retrieval.store import PaperStore, StoredCollection, UpsertResult, merge_with_stored
 from retrieval.tokenize import Tokenizer, default_tokenizer
@@ -29,12 +32,50 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 4000
+# What a saved index with impossible values (out-of-range offsets, mismatched arrays) raises.
+_DAMAGED = (IndexError, ValueError, KeyError)
+
+
+def _shape_problem(index: BM25Index) -> str | None:
+    """What is impossible about an index's array shapes (a truncated or hand-edited file), in
+    constant time; None when they fit together."""
+    postings = index.postings
+    indptr = postings.indptr
+    if len(indptr) != len(postings.vocab) + 1 or (len(indptr) and int(indptr[0]) != 0):
+        return "its term offsets do not match its vocabulary"
+    if len(indptr) and not int(indptr[-1]) == len(postings.docs) == len(postings.tf):
+        return "its postings are not as long as its offsets say"
+    if len(index.doc_pks) != index.n_docs:
+        return "it has more or fewer papers than document lengths"
+    return None
+
+
 MAX_QUERY_TERMS = 256
 CANDIDATES_FOR_ANSWER = 10
 
 
 class EmptyQuery(ValueError):
     """The question has no searchable words (empty, only punctuation or only stopwords)."""
+
+
+class IngestInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`Library.add_papers`; the message says what was kept: nothing (the
+    transaction was rolled back) or every paper (it had committed; the index is rebuilt on next
+    use)."""
+
+    def __init__(self, collection: str, result: UpsertResult | None) -> None:
+        self.collection = collection
+        self.result = result
+        if result is None:
+            message = f"nothing was written to {collection!r} (the store is as it was)"
+        elif result.added or result.updated:
+            message = (
+                f"all {result.total:,} papers are saved in {collection!r} ({result.added:,} "
+                f"added, {result.updated:,} updated); its index will be rebuilt on next use"
+            )
+        else:
+            message = f"all {result.total:,} papers were already in {collection!r}"
+        super().__init__(message)
 
 
 class CollectionFull(Exception):
@@ -139,6 +180,7 @@ class Library:
         self.semantic_weight = semantic_weight
         self.version = paperbot_version()
         self._titles: dict[str, _Titles] = {}
+        self._sound: weakref.WeakSet[BM25Index] = weakref.WeakSet()  # indexes checked whole
         self.indexes = IndexServer(
             store,
             self.tokenizer,
@@ -149,13 +191,14 @@ class Library:
         )
 
     @classmethod
-    def open(cls, settings: Settings, *, seed: bool = True) -> Library:
+    def open(cls, settings: Settings, *, seed: bool = True, create: bool = True) -> Library:
         """The library of the configured store; a store that does not exist yet starts with the
         bundled 50-paper corpus (unless ``seed`` is false), so a fresh install answers questions
-        with no network."""
+        with no network. ``create`` false: an empty file is an error rather than a new store
+        (a store that cannot be written is opened read-only either way)."""
         path = settings.store_path
-        fresh = not path.exists()
-        store = PaperStore(path)
+        fresh = not path.exists() or (path.is_file() and path.stat().st_size == 0)
+        store = PaperStore(path, create=create)
         if fresh and seed:
             from retrieval.loaders import bundled_papers
 
@@ -183,16 +226,75 @@ class Library:
 
     # -- indexes ----------------------------------------------------------------------------------
     def index(self, collection: str | None = None) -> BM25Index:
-        """The current index of a collection (see :class:`IndexServer`)."""
-        return self.indexes.index(collection or self.default_collection)
+        """The current index of a collection (see :class:`IndexServer`). One that cannot be
+        saved beside the store (a read-only store or ``.index`` directory) is served from
+        memory; a saved one too damaged to load is rebuilt."""
+        name = collection or self.default_collection
+        try:
+            index = self.indexes.index(name)
+        except OSError as exc:
+            if not self._index_in_memory(exc):
+                raise
+            index = self.indexes.index(name)
+        except _DAMAGED as exc:
+            return self._rebuild_damaged(name, exc)
+        if index not in self._sound:
+            problem = _shape_problem(index)
+            if problem:
+                return self._rebuild_damaged(name, problem)
+            self._sound.add(index)
+        return index
+
+    def _rebuild_damaged(self, name: str, problem: object) -> BM25Index:
+        log.warning("the saved index of %r is damaged (%s); rebuilding it", name, problem)
+        index = self.rebuild(name)
+        self._sound.add(index)
+        return index
 
     def rebuild(
         self, collection: str | None = None, *, progress: Callable[[int], None] | None = None
     ) -> BM25Index:
         """Build a collection's index from the store now and make it current."""
         name = collection or self.default_collection
-        with self.indexes.lock(name):
-            return self.indexes.rebuild(name, progress=progress)
+        with self.indexes.building(name), self.indexes.lock(name):  # in this order (serving.py)
+            try:
+                return self.indexes.rebuild(name, progress=progress)
+            except OSError as exc:
+                if not self._index_in_memory(exc):
+                    raise
+                return self.indexes.rebuild(name, progress=progress)
+
+    def _index_in_memory(self, exc: OSError) -> bool:
+        """After an index failed to save: stop saving (indexes are kept in memory only) and
+        say so once. False when they were not being saved, so the error is something else."""
+        if not self.indexes.persist:
+            return False
+        self.indexes.persist = False
+        where = self.store.path.with_name(self.store.path.name + ".index")
+        log.warning(
+            "cannot save the index in %s (%s); keeping it in memory only",
+            where,
+            exc.strerror or exc,
+        )
+        return True
+
+    def _search_index(
+        self, name: str, terms: list[str], k: int
+    ) -> tuple[BM25Index, list[tuple[int, float]]]:
+        """``(index, best k store keys)`` of one collection; a saved index whose files hold
+        impossible values (a damaged disk, a hand edit) is rebuilt once instead of failing."""
+        index = self.index(name)
+        try:
+            ranked = [(int(index.doc_pks[pos]), s) for pos, s in index.search(terms, k)]
+            # Papers are never deleted, so a key the store lacks is a damaged index file.
+            lost = len({pk for pk, _ in ranked}) - self.store.count_pks([pk for pk, _ in ranked])
+            if not lost:
+                return index, ranked
+            problem: object = f"{lost} of its papers are not in the store"
+        except _DAMAGED as exc:
+            problem = exc
+        index = self._rebuild_damaged(name, problem)
+        return index, [(int(index.doc_pks[pos]), s) for pos, s in index.search(terms, k)]
 
     def scope(self, guild_id: int | None = None) -> Scope:
         """What a question asked in ``guild_id`` searches: the shared collection plus the
@@ -225,16 +327,52 @@ class Library:
         in one transaction, and the collection is re-indexed so the papers are answerable at
         once. A server's own collection, searched beside the shared one, is re-indexed instead
         on its next query (milliseconds). ``limit`` refuses to grow a collection past that many
-        papers (:class:`CollectionFull`, nothing written)."""
+        papers (:class:`CollectionFull`, nothing written). Ctrl-C raises
+        :class:`IngestInterrupted`, which says whether the papers were written."""
         name = collection or self.default_collection
         if limit and self.store.count(name) >= limit:
             raise CollectionFull(name, limit)
-        result = self.store.upsert(merge_with_stored(self.store, papers), name, progress=progress)
-        if (result.added or result.updated) and not name.startswith(GUILD_PREFIX):
-            self.rebuild(name, progress=index_progress)
-        if name.startswith(GUILD_PREFIX):
+        own = name.startswith(GUILD_PREFIX)
+        written: list[UpsertResult] = []  # filled the moment the write has committed
+        try:
+            if self._write(papers, name, progress, written):
+                raise KeyboardInterrupt
+            result = written[0]
+            if (result.added or result.updated) and not own:
+                # Under the build lock (other processes' readers answer from the previous index
+                # meanwhile); an ingest that committed while another one was building may find
+                # the index already current when the lock comes free, and build nothing.
+                with self.indexes.building(name):
+                    if self.indexes.load_current(name) is None:
+                        self.rebuild(name, progress=index_progress)
+        except KeyboardInterrupt:
+            raise IngestInterrupted(name, written[0] if written else None) from None
+        if own:
             self.warm(Scope((self.default_collection, name)))
         return result
+
+    def _write(
+        self,
+        papers: Iterable[Paper],
+        name: str,
+        progress: Callable[[int], None] | None,
+        written: list[UpsertResult],
+    ) -> bool:
+        """One transaction (its result appended to ``written``); True if Ctrl-C was pressed
+        while it committed (held off until then, so that it is raised with the outcome known)."""
+        guard = CommitGuard()
+        with store_write_lock(self.store.path):  # a second writer waits here, interruptibly
+            try:
+                written.append(
+                    self.store.upsert(
+                        merge_with_stored(self.store, guard.after(papers)), name, progress=progress
+                    )
+                )
+            except BaseException:
+                if guard.release():
+                    raise KeyboardInterrupt from None
+                raise
+        return guard.release()
 
     # -- what is stored ---------------------------------------------------------------------------
     def count(self, collection: str | None = None) -> int:
@@ -284,8 +422,7 @@ class Library:
         self, terms: list[str], k: int, names: tuple[str, ...]
     ) -> tuple[BM25Index, list[tuple[int, float]]]:
         """Best ``k`` store keys over a scope's collections, merged by score, each paper once."""
-        base = self.index(names[0])
-        ranked = [(int(base.doc_pks[pos]), score) for pos, score in base.search(terms, k)]
+        base, ranked = self._search_index(names[0], terms, k)
         extras = [idx for name in names[1:] if (idx := self.indexes.extra(name, base)) is not None]
         if extras:
             best: dict[int, float] = dict(ranked)

@@ -6,13 +6,22 @@ all-or-nothing ingest the product promises: a failure half-way leaves the store 
 
 A paper is stored once; collections (``default``, later one per Discord guild) are memberships.
 Each collection has a *generation* that increases whenever what it contains changes, so a saved
-index can tell cheaply whether it is still current.
+index can tell cheaply whether it is still current. An arXiv id names the same paper in every
+collection; any other id (a BEIR ``_id``, a title slug) belongs to the collections that ingested
+it, so a different record under the same id from another collection is kept under
+``<collection>:<id>`` instead of changing their paper (see :meth:`PaperStore.upsert`).
+
+A store is recognised by ``PRAGMA application_id`` (:data:`APPLICATION_ID`); a store written by
+an older paperbot (no application id, but paperbot's tables) is opened too and stamped on its
+next write. Any other file is refused before anything is written to it, and a store that cannot
+be written (a read-only file or directory) is opened read-only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,10 +30,14 @@ from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from retrieval.papers import Paper
+from retrieval.papers import Paper, is_arxiv_id
 
 SCHEMA_VERSION = 1
+APPLICATION_ID = 0x50424F54  # "PBOT" in the SQLite header: this file is a paperbot store
+SQLITE_HEADER = b"SQLite format 3\x00"
+_OUR_TABLES = frozenset({"papers", "collection_papers"})  # what an older paperbot store has
 _BATCH = 500
 
 _SCHEMA = """
@@ -61,6 +74,27 @@ CREATE INDEX IF NOT EXISTS collection_papers_pk ON collection_papers(pk);
 
 class StoreError(Exception):
     """A store problem worth one clear line to the user (missing file, newer schema...)."""
+
+
+def is_sqlite_file(path: str | Path) -> bool:
+    """Whether ``path`` is an SQLite database (by its 16 header bytes; False if unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def store_is_writable(path: str | Path) -> bool:
+    """Whether an existing store can be written: the file, and its directory (WAL keeps its
+    ``-wal`` and ``-shm`` files beside it). Otherwise it is opened read-only (``mode=ro``).
+    ``os.access`` also says no on a read-only file system, for root too."""
+    path = Path(path)
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,35 +135,152 @@ def _version(metadata: dict[str, Any]) -> int | None:
 class PaperStore:
     """Papers in a SQLite file. Safe to share between threads: one connection per thread."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, create: bool = True, readonly: bool | None = None
+    ) -> None:
+        """Open the store at ``path``. A missing file (or an empty one) becomes a new store
+        when ``create`` is true, else it is a :class:`StoreError`; an existing file must be a
+        paperbot store, checked without writing to it. ``readonly`` None: read-only exactly
+        when the file or its directory cannot be written (:func:`store_is_writable`)."""
         self.path = Path(path)
-        if not create and not self.path.exists():
-            raise StoreError(f"no paper store at {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.Lock()
-        conn = self._conn()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        self._immutable = False  # read-only and no -shm can be made: nobody can write it either
+        self._stamp = False  # an older paperbot store: stamp the application id on next write
+        if self._is_new(create):
+            self.readonly = False
+            self._create()
+        else:
+            self.readonly = not store_is_writable(self.path) if readonly is None else readonly
+            self._check()
+
+    def _is_new(self, create: bool) -> bool:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        except OSError as exc:  # a file where a directory should be, no permission...
+            raise StoreError(f"cannot open a paper store at {self.path}: {_reason(exc)}") from exc
+        if size is None or (size == 0 and not Path(f"{self.path}-wal").exists()):
+            if not create:
+                if size is None:
+                    raise StoreError(f"no paper store at {self.path}")
+                raise StoreError(f"{self.path} is an empty file, not a paperbot store")
+            return True
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a paperbot store")
+        return False
+
+    def _create(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create a paper store at {self.path}: {_reason(exc)}") from exc
+        if not os.access(self.path.parent, os.W_OK):  # sqlite would only say "unable to open"
+            raise StoreError(
+                f"cannot create a paper store at {self.path}: {self.path.parent} is not writable"
+            )
+        try:
+            conn = self._conn()
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._write_schema(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except (sqlite3.Error, StoreError) as exc:
+            self.close()
+            detail = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
+            raise StoreError(f"cannot create a paper store at {self.path} ({detail})") from exc
+
+    @staticmethod
+    def _write_schema(conn: sqlite3.Connection) -> None:
+        """Tables, schema version and application id, inside the caller's transaction."""
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def _check(self) -> None:
+        """Refuse anything but a paperbot store, reading it only (a foreign database must not
+        get paperbot's tables or a WAL journal)."""
+        try:
+            with open(self.path, "rb") as fh:
+                header = fh.read(100)
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.path}: {_reason(exc)}") from exc
+        if not header.startswith(SQLITE_HEADER):
+            raise StoreError(f"{self.path} is not a paperbot store (not an SQLite database)")
+        wal = len(header) > 19 and header[18] == header[19] == 2
+        # A WAL database without a -wal file has nothing outside the main file: read it as
+        # immutable, so probing creates no -shm or -wal beside someone else's database.
+        quiet = wal and not Path(f"{self.path}-wal").exists()
+        try:
+            probe = self._connect_readonly(immutable=quiet)
+            try:
+                app_id = probe.execute("PRAGMA application_id").fetchone()[0]
+                version = probe.execute("PRAGMA user_version").fetchone()[0]
+                tables = {
+                    row[0]
+                    for row in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+            finally:
+                probe.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path} is not a paperbot store ({exc})") from exc
+        if app_id != APPLICATION_ID:
+            if app_id != 0 or not _OUR_TABLES.issubset(tables):
+                raise StoreError(
+                    f"{self.path} is not a paperbot store (an SQLite database of another "
+                    "program; left as it was)"
+                )
+            self._stamp = True  # written by an older paperbot
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer paperbot (schema {version} > {SCHEMA_VERSION})"
             )
         if version < SCHEMA_VERSION:
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._stamp = True
 
     # -- connections ------------------------------------------------------------------------------
+    def _connect_readonly(self, *, immutable: bool = False) -> sqlite3.Connection:
+        """A ``mode=ro`` connection; when even that cannot open (a WAL store in a read-only
+        directory with no ``-shm`` file), ``immutable=1``: then nobody can be writing it."""
+        uri = "file:" + quote(str(self.path.absolute()), safe="/")
+        conn = sqlite3.connect(
+            f"{uri}?mode=ro{'&immutable=1' if immutable else ''}",
+            uri=True,
+            timeout=30,
+            isolation_level=None,
+        )
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            conn.close()
+            if immutable:
+                raise
+            conn = self._connect_readonly(immutable=True)
+            self._immutable = True
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                # A bulk ingest is one transaction: a larger page cache keeps it from spilling.
-                conn.execute("PRAGMA cache_size=-262144")
-                conn.execute("PRAGMA foreign_keys=ON")
+                if self.readonly:
+                    conn = self._connect_readonly(immutable=self._immutable)
+                    conn.execute("PRAGMA cache_size=-262144")
+                else:
+                    conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                    # A bulk ingest is one transaction: a larger page cache keeps it from spilling.
+                    conn.execute("PRAGMA cache_size=-262144")
+                    conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.path} is not a paperbot store ({exc})") from exc
             self._local.conn = conn
@@ -154,9 +305,17 @@ class PaperStore:
         transaction is rolled back and the exception propagates: the store is exactly as before.
         A paper whose stored ``metadata["version"]`` is newer than the incoming one is left alone
         (the newest arXiv version wins).
+
+        An arXiv id is the same paper in every collection, so its update shows everywhere. Any
+        other id belongs to the collections holding it: when another collection holds a
+        *different* paper under that id, the incoming one is stored as ``<collection>:<id>``
+        (and this collection's own copy, if it shared the old one, moves there), so nothing
+        ingested into one collection changes through another and nothing is dropped.
         """
         if not collection or len(collection) > 100:
             raise ValueError("collection name must be 1-100 characters")
+        if self.readonly:
+            raise StoreError(f"{self.path} is read-only: papers cannot be added to it")
         conn = self._conn()
         added = updated = unchanged = 0
         changed_pks: list[int] = []
@@ -164,6 +323,8 @@ class PaperStore:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if self._stamp:
+                    self._write_schema(conn)
                 conn.execute(
                     "INSERT OR IGNORE INTO collections(name, generation, created_at, updated_at)"
                     " VALUES (?, 0, ?, ?)",
@@ -187,9 +348,33 @@ class PaperStore:
                 self._bump_collections_of(conn, changed_pks, collection, now)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # a Ctrl-C after COMMIT: nothing left to undo
+                    conn.execute("ROLLBACK")
                 raise
+        self._stamp = False
         return UpsertResult(added, updated, unchanged)
+
+    @staticmethod
+    def _stored(
+        conn: sqlite3.Connection, ids: list[str]
+    ) -> tuple[dict[str, tuple[int, str, str]], dict[int, set[str]]]:
+        """``id -> (pk, content_hash, metadata)`` of the stored ids, and ``pk -> collections``."""
+        marks = ",".join("?" * len(ids))
+        existing = {
+            row[1]: (row[0], row[2], row[3])
+            for row in conn.execute(
+                f"SELECT pk, id, content_hash, metadata FROM papers WHERE id IN ({marks})", ids
+            )
+        }
+        holders: dict[int, set[str]] = {row[0]: set() for row in existing.values()}
+        if holders:
+            pk_marks = ",".join("?" * len(holders))
+            for pk, name in conn.execute(
+                f"SELECT pk, collection FROM collection_papers WHERE pk IN ({pk_marks})",
+                list(holders),
+            ):
+                holders[pk].add(name)
+        return existing, holders
 
     def _upsert_batch(
         self, conn: sqlite3.Connection, batch: list[Paper], collection: str, now: str
@@ -198,33 +383,35 @@ class PaperStore:
         by_id: dict[str, Paper] = {}
         for paper in batch:
             by_id[paper.id] = paper
-        ids = list(by_id)
-        marks = ",".join("?" * len(ids))
-        existing = {
-            row[1]: (row[0], row[2], row[3])
-            for row in conn.execute(
-                f"SELECT pk, id, content_hash, metadata FROM papers WHERE id IN ({marks})", ids
-            )
-        }
-        # Membership by (collection, pk), the primary key: one seek per known paper. (Starting
-        # from the collection would scan all its members for every batch: quadratic ingests.)
-        known_pks = [row[0] for row in existing.values()]
-        member_pks: set[int] = set()
-        if known_pks:
-            pk_marks = ",".join("?" * len(known_pks))
-            member_pks = {
-                row[0]
-                for row in conn.execute(
-                    f"SELECT pk FROM collection_papers WHERE collection = ? AND pk IN ({pk_marks})",
-                    [collection, *known_pks],
-                )
-            }
-        members = {pid for pid, row in existing.items() if row[0] in member_pks}
+        # One query for the rows and one for their collections (by the pk index), per batch.
+        existing, holders = self._stored(conn, list(by_id))
         added = updated = unchanged = 0
         changed_pks: list[int] = []
         for paper_id, paper in by_id.items():
             digest = _content_hash(paper)
-            row = existing.get(paper_id)
+            key, moved = paper_id, False
+            row = existing.get(key)
+            while (
+                row is not None
+                and row[1] != digest
+                and holders.get(row[0], set()) - {collection}
+                and not is_arxiv_id(paper_id)
+            ):
+                # Another collection's different paper: leave it, use this collection's id.
+                if collection in holders[row[0]]:
+                    conn.execute(
+                        "DELETE FROM collection_papers WHERE collection = ? AND pk = ?",
+                        (collection, row[0]),
+                    )
+                    holders[row[0]].discard(collection)
+                    moved = True
+                key = f"{collection}:{key}"
+                found, found_holders = self._stored(conn, [key])
+                existing.update(found)
+                holders.update(found_holders)
+                row = found.get(key)
+            if key != paper_id:
+                paper = paper.model_copy(update={"id": key})
             if row is None:
                 cur = conn.execute(
                     "INSERT INTO papers(id, title, abstract, authors, published, url, source,"
@@ -233,6 +420,8 @@ class PaperStore:
                     (*self._columns(paper), digest, now, now),
                 )
                 pk = int(cur.lastrowid or 0)
+                existing[key] = (pk, digest, self._columns(paper)[7])
+                holders[pk] = set()
                 status = "added"
             else:
                 pk, old_hash, old_meta = row
@@ -251,16 +440,21 @@ class PaperStore:
                         " source=?, metadata=?, content_hash=?, updated_at=? WHERE pk=?",
                         (*self._columns(paper)[1:], digest, now, pk),
                     )
+                    existing[key] = (pk, digest, self._columns(paper)[7])
                     changed_pks.append(pk)
                     status = "updated"
-            if paper_id not in members:
+            if collection not in holders.setdefault(pk, set()):
                 conn.execute(
                     "INSERT OR IGNORE INTO collection_papers(collection, pk, added_at)"
                     " VALUES (?,?,?)",
                     (collection, pk, now),
                 )
-                added += 1
-            elif status == "updated":
+                holders[pk].add(collection)
+                if moved:
+                    updated += 1  # this collection's paper changed (it now has its own copy)
+                else:
+                    added += 1
+            elif status == "updated" or moved:
                 updated += 1
             else:
                 unchanged += 1
@@ -360,6 +554,21 @@ class PaperStore:
             ):
                 found[row[0]] = (row[1], row[2], row[3])
         return [found[pk] for pk in chunk if pk in found]
+
+    def count_pks(self, pks: Sequence[int]) -> int:
+        """How many of these store keys exist (an index naming keys the store lacks is
+        damaged: papers are never deleted)."""
+        found = 0
+        unique = sorted({int(pk) for pk in pks})
+        for start in range(0, len(unique), _BATCH):
+            part = unique[start : start + _BATCH]
+            marks = ",".join("?" * len(part))
+            found += (
+                self._conn()
+                .execute(f"SELECT COUNT(*) FROM papers WHERE pk IN ({marks})", part)
+                .fetchone()[0]
+            )
+        return found
 
     def collections_of(self, paper_id: str) -> set[str]:
         """The collections holding a paper (one index seek by the paper's key)."""

@@ -3,10 +3,12 @@
 The index, the question and the sentence scorer must agree on what a term is, or a quote could be
 chosen for words the index never matched. So there is exactly one pipeline:
 
-NFKC -> acronym plurals (``LLMs`` -> ``LLM``) -> case folding -> a regex that keeps decimals
-(``49.7``), sizes (``6K``, ``7B``), hyphenated compounds (``GPT-4``, ``co-citations``) and starred
-names (``Q*``, ``Q^{\\star}``) whole -> per-word rules (stopwords, compound parts plus a joined
-form, ``*`` -> ``star``) -> Snowball stemming.
+format characters out (Unicode category Cf: soft hyphens, zero-width spaces and joiners, bidi
+controls, a stray BOM; ``X\\u200bPO`` is the word ``XPO``) -> NFKC -> acronym plurals
+(``LLMs`` -> ``LLM``) -> case folding -> a regex that keeps decimals (``49.7``), sizes (``6K``,
+``7B``), hyphenated compounds (``GPT-4``, ``co-citations``) and starred names (``Q*``,
+``Q^{\\star}``) whole -> per-word rules (stopwords, compound parts plus a joined form, ``*`` ->
+``star``) -> Snowball stemming.
 
 Per-word results are cached: a corpus of a million abstracts has far fewer distinct words than
 tokens, so the regex and the stemmer dominate and the rules cost almost nothing.
@@ -38,10 +40,37 @@ _HARD_SPLIT_RE = re.compile(r"[.,]")
 _JOINERS_RE = re.compile(r"[-/'’]")
 _MAX_WORD = 64
 _CACHE_LIMIT = 400_000
+# Unicode's format characters (category Cf, as of Unicode 14, Python 3.11's tables): invisible,
+# they only steer rendering, so a word carrying one (a soft hyphen from a PDF, a zero-width space
+# from a web page) is the same word without it. A test checks this against ``unicodedata``.
+FORMAT_CHARS = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f"
+)
+_FORMAT_RE = re.compile(f"[{FORMAT_CHARS}]")
 # Bump when the pipeline changes so that saved indexes built with the old rules are rebuilt.
-TOKENIZER_VERSION = 2
+TOKENIZER_VERSION = 3
 
 StemFn = Callable[[str], str]
+
+
+def _without_format(text: str) -> tuple[str, list[int] | None]:
+    """``text`` without format characters, and for each kept character its offset in ``text``
+    (None when nothing was removed: offsets are then the identity)."""
+    if text.isascii() or not _FORMAT_RE.search(text):
+        return text, None
+    pieces: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    for match in _FORMAT_RE.finditer(text):
+        pieces.append(text[pos : match.start()])
+        offsets.extend(range(pos, match.start()))
+        pos = match.end()
+    pieces.append(text[pos:])
+    offsets.extend(range(pos, len(text)))
+    return "".join(pieces), offsets
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +125,8 @@ class Tokenizer:
     def spans(self, text: str, *, query: bool = False) -> list[TermSpan]:
         """Terms with the offsets of their word in ``text`` itself (no normalisation shifts).
 
-        A compound such as ``GPT-4`` yields several terms sharing one span.
+        A compound such as ``GPT-4`` yields several terms sharing one span; a word with a
+        format character inside (``X\\u200bPO``) has one span over all of it.
         """
         cache, stop = (
             (self._query_cache, self.query_stopwords)
@@ -104,18 +134,26 @@ class Tokenizer:
             else (self._doc_cache, self.stopwords)
         )
         out: list[TermSpan] = []
-        for match in _TOKEN_RE.finditer(text):
+        scanned, offsets = _without_format(text)
+        for match in _TOKEN_RE.finditer(scanned):
             raw = match.group()
             if not raw.isascii():
                 raw = unicodedata.normalize("NFKC", raw)
+            start, end = match.start(), match.end()
+            if offsets is not None:  # back to offsets in ``text``
+                start, end = offsets[start], offsets[end - 1] + 1
             for term in self._word(raw, cache, stop):
-                out.append(TermSpan(term, match.start(), match.end()))
+                out.append(TermSpan(term, start, end))
         return out
 
     def words(self, text: str) -> list[str]:
-        """The raw words of ``text`` (NFKC-normalised, case kept): input of :meth:`word_terms`."""
-        if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
+        """The raw words of ``text`` (format characters out, NFKC-normalised, case kept): input
+        of :meth:`word_terms`."""
+        if not text.isascii():
+            if _FORMAT_RE.search(text):
+                text = _FORMAT_RE.sub("", text)
+            if not unicodedata.is_normalized("NFKC", text):
+                text = unicodedata.normalize("NFKC", text)
         return _TOKEN_RE.findall(text)
 
     def word_terms(self, raw: str) -> tuple[str, ...]:

@@ -4,9 +4,11 @@ Abstracts and titles are untrusted text: ``*``, ``_``, ``~``, ``|``, backticks a
 turn into formatting or masked links, and ``@everyone``, ``<@id>``, ``<@&id>``, ``<#id>`` into pings
 or channel links. :func:`escape` makes any text inert while keeping every character visible:
 markdown characters get a backslash (Discord hides it), every ``@`` and every ``<`` gets a
-zero-width space after it (a mention, channel link or timestamp can no longer parse).
-:func:`unrender` is its exact inverse (also removing bold markers), which is how tests prove
-that highlighting never alters a quoted character.
+zero-width space after it (a mention, channel link or timestamp can no longer parse), after
+:func:`retrieval.sanitize.clean` took out control characters, escape sequences and bidi
+overrides (the one sanitiser the terminal output uses too). :func:`unrender` is its inverse on
+sanitised text (also removing bold markers), which is how tests prove that highlighting never
+alters a quoted character.
 
 :func:`fit_text` is the one way text is shortened: it cuts the *source* text at a word boundary
 and escapes what is kept, so an escape sequence or a bold marker is never split.
@@ -19,6 +21,7 @@ from collections.abc import Callable, Iterable
 
 from bot.render.limits import URL_MAX
 from retrieval.answer.compose import ELLIPSIS
+from retrieval.sanitize import clean, clean_line
 
 __all__ = [
     "BOLD",
@@ -51,9 +54,11 @@ _UNESCAPE = re.compile(r"\\<" + ZWSP + r"|\\([!-/:-@\[-`{-~])|(\*\*)|(@" + ZWSP 
 
 
 def escape(text: str) -> str:
-    """``text`` made inert for Discord (content, embed titles, descriptions, fields)."""
+    """``text`` made inert for Discord (content, embed titles, descriptions, fields): first
+    :func:`retrieval.sanitize.clean` (no control characters, escape sequences or bidi
+    overrides), then markdown and mentions."""
     out = []
-    for ch in text:
+    for ch in clean(text):
         if ch == "<":  # "<#id>", "<@id>", "<t:...>", "<:emoji:id>" can no longer parse
             out.append("\\<" + ZWSP)
         elif ch in _ALWAYS:
@@ -83,7 +88,7 @@ def unrender(text: str) -> str:
 
 
 def _verbatim(text: str) -> str:
-    return text
+    return clean(text)  # bot-written markdown, kept; untrusted parts of it still sanitised
 
 
 def fit_text(raw: str, limit: int, *, bold: bool = False, inert: bool = True) -> str:
@@ -135,18 +140,25 @@ def join_within(lines: Iterable[str], limit: int, sep: str = "\n") -> str:
 def code_span(text: str) -> str:
     """Text for an inline code span: backticks cannot be escaped there, so they are replaced;
     mentions are broken with a zero-width space as everywhere else."""
-    cut = text.replace("`", "'")[:CODE_SPAN_MAX]
+    cut = clean(text).replace("\n", " ").replace("`", "'")[:CODE_SPAN_MAX]
     return cut.replace("@", "@" + ZWSP).replace("<", "<" + ZWSP) or "?"
 
 
 def link_target(url: str) -> str:
-    """A URL safe inside a masked link: no characters that end the link early."""
-    return url.replace(")", "%29").replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+    """A URL safe inside a masked link: no characters that end the link early (nor any that
+    :func:`retrieval.sanitize.clean_line` takes out)."""
+    target = clean_line(url).replace(")", "%29").replace(" ", "%20")
+    return target.replace("<", "%3C").replace(">", "%3E")
 
 
 def safe_url(url: str | None) -> str | None:
     """``url`` if it is an http(s) link Discord accepts (at most :data:`URL_MAX`), else None."""
-    if url and len(url) <= URL_MAX and url.startswith(("http://", "https://")):
+    if (
+        url
+        and len(url) <= URL_MAX
+        and url.startswith(("http://", "https://"))
+        and clean_line(url) == url
+    ):
         return url
     return None
 

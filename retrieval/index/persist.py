@@ -4,16 +4,38 @@ Layout: ``<store>.index/<collection>/CURRENT`` names the live build directory. A
 new directory aside, then replaces ``CURRENT`` with ``os.replace`` (atomic on POSIX): a reader sees
 the old index or the new one, never half of either. Arrays are memory-mapped on load, so reloading
 a million-abstract index costs page-ins, not parsing, and processes share the pages.
+
+Several processes (CLI ingests and readers, the bot) may build and save the same collection at
+once, so three lock files (``fcntl.flock``, released by the kernel when a process dies, even by
+``kill -9``) keep them from undoing each other's work:
+
+- ``.build.lock``, exclusive: held while one process builds and saves a collection's index (see
+  :func:`build_lock`); swapping ``CURRENT`` and cleaning up also happen under it;
+- ``.readers.lock``, shared while an index is being opened, exclusive (and only if nobody is
+  opening one) while superseded builds are deleted, so a build is never deleted under a reader
+  that is opening it (one already memory-mapped stays valid after deletion, on POSIX);
+- ``<store>.index/.write.lock`` (:func:`store_write_lock`), exclusive around one ingest's write
+  transaction, so a second ingest waits here, where Ctrl-C reaches it, rather than in SQLite's
+  busy wait, where it does not.
+
+A temporary build directory is named ``.tmp-<pid>-<random>`` and removed only once its process
+is gone (or it is an hour old); a build directory only once ``CURRENT`` names another one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
 import re
 import shutil
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +51,10 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _ARRAYS = ("indptr", "docs", "tf", "doc_len", "doc_pks", "scores")
+BUILD_LOCK = ".build.lock"
+READERS_LOCK = ".readers.lock"
+WRITE_LOCK = ".write.lock"
+ABANDONED_TMP_SECONDS = 3600.0  # a temp build this old is abandoned even if its pid is alive
 
 
 def index_root(store_path: Path, collection: str) -> Path:
@@ -36,6 +62,144 @@ def index_root(store_path: Path, collection: str) -> Path:
     safe = collection if re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", collection) else None
     name = safe or "x-" + collection.encode("utf-8").hex()[:180]
     return store_path.with_name(store_path.name + ".index") / name
+
+
+# -- locks ----------------------------------------------------------------------------------------
+def _open_lock(path: Path) -> int | None:
+    """A descriptor of the lock file, or None where none can be made (a read-only directory:
+    nothing can be saved there either, so there is nothing to protect)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+
+
+class ProcessLock:
+    """An exclusive lock held by one thread of one process at a time, over all processes.
+
+    ``flock`` alone would let every thread of the holding process in (the lock belongs to the
+    open file, which threads share) and would deadlock a thread that takes it twice; so a
+    re-entrant thread lock comes first, and the file is locked on the outermost acquire only.
+    One instance per lock file per process (:func:`_process_lock`).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread = threading.RLock()
+        self._fd: int | None = None
+        self._depth = 0
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the lock (re-entrant); False, at once, if ``blocking`` is false and it is held
+        by another thread or process. A blocked wait is interrupted by Ctrl-C."""
+        if not self._thread.acquire(blocking):
+            return False
+        if self._depth:
+            self._depth += 1
+            return True
+        try:
+            fd = _open_lock(self.path)
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                except BaseException:
+                    os.close(fd)
+                    raise
+        except BlockingIOError:
+            self._thread.release()
+            return False
+        except BaseException:
+            self._thread.release()
+            raise
+        self._fd, self._depth = fd, 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+        self._thread.release()
+
+    def __enter__(self) -> ProcessLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+_locks: dict[str, ProcessLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _process_lock(path: Path) -> ProcessLock:
+    key = os.path.abspath(path)
+    with _locks_guard:
+        lock = _locks.get(key)
+        if lock is None:
+            lock = _locks[key] = ProcessLock(Path(key))
+        return lock
+
+
+def build_lock(root: Path) -> ProcessLock:
+    """The lock under which one collection's index is built and saved (``root`` as given by
+    :func:`index_root`): whoever holds it is making the index current; others may serve the
+    saved one meanwhile, or wait."""
+    return _process_lock(root / BUILD_LOCK)
+
+
+def store_write_lock(store_path: Path) -> ProcessLock:
+    """Held around one ingest's write transaction (see the module docstring)."""
+    return _process_lock(store_path.with_name(store_path.name + ".index") / WRITE_LOCK)
+
+
+@contextlib.contextmanager
+def _readers(root: Path) -> Iterator[None]:
+    """Shared while a build is being opened: cleanup never deletes it under the reader."""
+    fd = _open_lock(root / READERS_LOCK)
+    if fd is None:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _no_readers(root: Path, patience: float = 0.1) -> Iterator[bool]:
+    """Exclusive against :func:`_readers`, tried for ``patience`` seconds (opening an index
+    takes milliseconds); yields False if readers kept it, so cleanup waits for the next save."""
+    fd = _open_lock(root / READERS_LOCK)
+    if fd is None:
+        yield True
+        return
+    try:
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                got = True
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    got = False
+                    break
+                time.sleep(0.01)
+        yield got
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -52,9 +216,14 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_index(index: BM25Index, root: Path) -> Path:
-    """Write ``index`` under ``root`` and make it current; returns the build directory."""
+    """Write ``index`` under ``root`` and make it current; returns the build directory.
+
+    Safe beside other processes saving the same collection: each writes its own temp directory,
+    and the swap of ``CURRENT`` and the cleanup happen under :func:`build_lock` (re-entered if
+    the caller already holds it, as :class:`IndexServer` does for the whole build). The last
+    save wins."""
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    tmp = root / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
         postings = index.postings
@@ -84,25 +253,75 @@ def save_index(index: BM25Index, root: Path) -> Path:
             "n_terms": len(terms),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        final = root / f"gen-{index.meta.generation}-{uuid.uuid4().hex[:8]}"
-        os.rename(tmp, final)
-        _fsync_dir(root)
-        pointer = root / f".CURRENT-{uuid.uuid4().hex}"
-        pointer.write_text(final.name, encoding="utf-8")
-        os.replace(pointer, root / "CURRENT")
-        _fsync_dir(root)
+        with build_lock(root):
+            final = root / f"gen-{index.meta.generation}-{uuid.uuid4().hex[:8]}"
+            os.rename(tmp, final)
+            _fsync_dir(root)
+            pointer = root / f".CURRENT-{os.getpid()}-{uuid.uuid4().hex}"
+            try:
+                pointer.write_text(final.name, encoding="utf-8")
+                os.replace(pointer, root / "CURRENT")
+            except BaseException:
+                pointer.unlink(missing_ok=True)  # ``final``, if not current, goes next save
+                raise
+            _fsync_dir(root)
+            _remove_stale(root, keep=final.name)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _remove_stale(root, keep=final.name)
     return final
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _abandoned(path: Path) -> bool:
+    """A temp build or pointer left by a save that cannot finish: its process is gone (or it is
+    so old that the pid must have been reused). Only ever asked under the build lock."""
+    match = re.match(r"\.(?:tmp|CURRENT)-(\d+)-", path.name)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return False
+    if age > ABANDONED_TMP_SECONDS:
+        return True
+    if match is None:  # an older paperbot's name, without the pid
+        return age > ABANDONED_TMP_SECONDS / 6
+    return not _pid_alive(int(match.group(1)))
+
+
 def _remove_stale(root: Path, keep: str) -> None:
-    """Old builds go once CURRENT points elsewhere (open memory maps stay valid on POSIX)."""
-    for child in root.iterdir():
-        if child.is_dir() and child.name != keep and child.name.startswith(("gen-", ".tmp-")):
-            shutil.rmtree(child, ignore_errors=True)
+    """Under the build lock: delete builds that ``CURRENT`` no longer names (``keep`` and the
+    current one stay), unless a reader is opening one right now (then the next save does it),
+    and temp builds whose process is gone. Open memory maps stay valid on POSIX."""
+    try:
+        current = (root / "CURRENT").read_text(encoding="utf-8").strip()
+    except OSError:
+        current = keep
+    children = list(root.iterdir())
+    for child in children:
+        if child.name.startswith((".tmp-", ".CURRENT-")) and _abandoned(child):
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    superseded = [
+        child
+        for child in children
+        if child.name.startswith("gen-") and child.name not in (keep, current) and child.is_dir()
+    ]
+    if superseded:
+        with _no_readers(root) as alone:
+            if alone:
+                for child in superseded:
+                    shutil.rmtree(child, ignore_errors=True)
 
 
 def read_manifest(root: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -125,24 +344,30 @@ def load_index(
     tokenizer_signature: str,
     engine: EngineChoice = "auto",
     sparse_threshold: int = default("sparse_threshold"),
+    stale_ok: bool = False,
 ) -> BM25Index | None:
-    """The saved index if it matches the store generation, params and tokenizer; else None."""
-    found = read_manifest(root)
-    if found is None:
+    """The saved index if it matches the store generation, params and tokenizer; else None.
+    With ``stale_ok``, one saved at another generation too (its ``meta.generation`` says which):
+    what a reader answers from while someone else builds the current one."""
+    if not (root / "CURRENT").exists():
         return None
-    build, manifest = found
-    if (
-        manifest.get("generation") != generation
-        or manifest.get("params") != params.as_dict()
-        or manifest.get("tokenizer") != tokenizer_signature
-    ):
-        return None
-    try:
-        arrays = {name: np.load(build / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
-        terms = json.loads((build / "vocab.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        log.warning("saved index at %s is unreadable (%s); rebuilding", build, exc)
-        return None
+    with _readers(root):
+        found = read_manifest(root)
+        if found is None:
+            return None
+        build, manifest = found
+        if (
+            (manifest.get("generation") != generation and not stale_ok)
+            or manifest.get("params") != params.as_dict()
+            or manifest.get("tokenizer") != tokenizer_signature
+        ):
+            return None
+        try:
+            arrays = {name: np.load(build / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+            terms = json.loads((build / "vocab.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("saved index at %s is unreadable (%s); rebuilding", build, exc)
+            return None
     postings = Postings(
         vocab=dict(zip(terms, range(len(terms)), strict=True)),
         indptr=arrays["indptr"],

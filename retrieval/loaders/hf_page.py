@@ -233,16 +233,75 @@ def parse_page(text: str) -> Iterator[Entry | Skip]:
         yield building.entry()
 
 
+#: Header lines only a listing page has (a bare "new" or a date could start any text).
+_DISTINCT_HEADER_LINES = frozenset(
+    {"get trending papers in your email inbox!", "byak and the research community"}
+)
+#: Without the page's header, this many title/abstract entries at least...
+MIN_ENTRIES = 2
+#: ... this share of them plain (no markdown, no list or table syntax) ...
+MIN_PLAIN_SHARE = 0.8
+# ... and, for at least half of them, an abstract paragraph on one line longer than a title can
+# be (the page never hard-wraps an abstract; prose files and READMEs usually are wrapped) and an
+# abstract of one paragraph (a section of a document runs to several).
+_MARKUP_START = re.compile(r"^(?:[#>|*+=~`<\[!-]|\d+[.)]\s|:)")
+
+
+def _page_header(sample: str) -> bool:
+    """The page's own header before the first paper: a line only the page has, or two of its
+    header lines (``new``, ``Subscribe``, a date such as ``Mar 14``)."""
+    seen = 0
+    for raw in _normalise_newlines(sample).split("\n"):
+        line = raw.strip()
+        if not line:
+            continue
+        if not _is_header_line(line):
+            break
+        if line.casefold() in _DISTINCT_HEADER_LINES:
+            return True
+        seen += 1
+    return seen >= 2
+
+
+def _plain(entry: Entry) -> bool:
+    """A title and an abstract as a listing shows them: text, not markdown or a list."""
+    title = entry.title
+    return (
+        not _MARKUP_START.match(title)
+        and not title.endswith(":")
+        and not _MARKUP_START.match(entry.abstract)
+        and "```" not in entry.abstract
+    )
+
+
 def looks_like_page(sample: str) -> bool:
-    """True when ``sample`` (the start of a file) has the page's shape: mostly title/abstract
-    pairs, a few unpairable blocks at most."""
-    entries = skips = 0
+    """True when ``sample`` (the start of a file) is the text of a listing page, on positive
+    evidence: mostly title/abstract pairs, and either the page's header lines or, without them,
+    the page's rhythm over several entries (plain titles over one-line abstract paragraphs). A
+    README, notes or a book chapter also pair short lines with paragraphs, but not that way."""
+    entries: list[Entry] = []
+    skips = 0
     for item in parse_page(sample):
         if isinstance(item, Entry):
-            entries += 1
+            entries.append(item)
         else:
             skips += 1
-    return entries > 0 and skips <= entries
+    if not entries or skips > len(entries):
+        return False
+    if _page_header(sample):
+        return True
+    if len(entries) < MIN_ENTRIES:
+        return False
+    plain = sum(_plain(entry) for entry in entries)
+    one_line = sum(
+        1 for raw in _normalise_newlines(sample).split("\n") if len(raw.strip()) > TITLE_MAX_CHARS
+    )
+    one_paragraph = sum("\n\n" not in entry.abstract for entry in entries)
+    return (
+        plain >= MIN_PLAIN_SHARE * len(entries)
+        and 2 * one_line >= len(entries)
+        and 2 * one_paragraph >= len(entries)
+    )
 
 
 def _title_key(title: str) -> str:

@@ -34,6 +34,10 @@ _PARSERS: tuple[ModuleType, ...] = (beir, kaggle, native)
 FORMATS: dict[str, ModuleType] = {parser.FORMAT: parser for parser in _PARSERS}
 
 
+class NoJsonObject(LoaderError):
+    """Not one line of the file's start is a JSON object."""
+
+
 def iter_raw_lines(
     stream: BinaryIO, max_bytes: int = MAX_LINE_BYTES
 ) -> Iterator[tuple[int, bytes | None]]:
@@ -115,7 +119,7 @@ def sniff_jsonl(path: Path, max_bytes: int = MAX_LINE_BYTES) -> str:
             if first_keys is None:
                 first_keys = sorted(obj)
     if first_keys is None:
-        raise LoaderError(f"{path.name}: no valid JSON object found (is it JSON Lines?)")
+        raise NoJsonObject(f"{path.name}: no valid JSON object found (is it JSON Lines?)")
     shown = ", ".join(first_keys[:8]) + (", ..." if len(first_keys) > 8 else "")
     raise LoaderError(
         f"{path.name}: unrecognised JSON Lines records (keys: {shown}); expected a paperbot "

@@ -28,7 +28,7 @@ _MAGIC = (
     (b"%PDF", "a PDF"),
     (b"SQLite format 3\x00", "an SQLite database"),
 )
-_NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1f\ufffd]")
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f]")
 
 
 def _read_head(path: Path) -> bytes:
@@ -51,12 +51,33 @@ def _read_head(path: Path) -> bytes:
         raise LoaderError(f"{path}: cannot read ({error.strerror or error})") from None
 
 
+def _first_invalid_utf8(head: bytes, *, truncated: bool) -> int | None:
+    """Offset of the first byte that is not UTF-8 (a character cut by the end of a truncated
+    sample does not count), or None."""
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if truncated and error.reason == "unexpected end of data":
+            return None
+        return error.start
+    return None
+
+
+def _not_utf8(name: str, head: bytes, offset: int) -> LoaderError:
+    line = head.count(b"\n", 0, offset) + 1
+    return LoaderError(
+        f"{name}: not UTF-8 text (byte 0x{head[offset]:02x} on line {line}; Latin-1 or "
+        "Windows-1252?); save it as UTF-8"
+    )
+
+
 def _looks_binary(text: str) -> bool:
-    """Mostly undecodable bytes or control characters: not a text file."""
+    """Control characters, or mostly undecodable bytes: not a text file. (A few undecodable
+    bytes among text are a file in another encoding, such as Latin-1: "not UTF-8".)"""
     if not text:
         return False
-    bad = len(_NOT_TEXT.findall(text))
-    return bad > max(8, len(text) // 100)
+    controls = len(_CONTROLS.findall(text))
+    return controls > max(8, len(text) // 100) or text.count("\ufffd") > max(8, len(text) // 4)
 
 
 def sniff(path: Path) -> str:
@@ -90,11 +111,20 @@ def sniff(path: Path) -> str:
         )
     if lines[0].startswith("<"):
         raise LoaderError(f"{name}: looks like HTML or XML; save the page's text instead")
+    invalid = _first_invalid_utf8(head, truncated=len(head) == SNIFF_BYTES)
     if any(line.startswith("{") for line in lines[:_JSON_PROBE_LINES]):
-        return jsonl.sniff_jsonl(path)
+        try:
+            return jsonl.sniff_jsonl(path)
+        except jsonl.NoJsonObject:
+            if invalid is not None:  # why no line was a JSON object
+                raise _not_utf8(name, head, invalid) from None
+            raise
+    if invalid is not None:
+        raise _not_utf8(name, head, invalid)
     if hf_page.looks_like_page(text):
         return hf_page.FORMAT
     raise LoaderError(
-        f"{name}: unrecognised format; expected JSON Lines (paperbot export, BEIR corpus, "
-        "Kaggle arXiv snapshot) or the text of a Hugging Face Papers page"
+        f"{name}: unrecognised format; paperbot reads JSON Lines (a paperbot export, a BEIR "
+        "corpus.jsonl, the Kaggle arXiv snapshot) and the text of a Hugging Face Papers listing "
+        "page (its header lines, then title / blank line / abstract)"
     )

@@ -18,8 +18,10 @@ from bot.render import (
 )
 from bot.render.answer import render_quote
 from bot.render.markup import escape, fit_text, unrender
-from retrieval.answer.compose import Answer
+from retrieval.answer.compose import Answer, Quote
+from retrieval.answer.highlight import quote_chunks
 from retrieval.papers import Paper
+from retrieval.sanitize import clean
 from tests.rendering import (
     LONG_URL,
     declined_answer,
@@ -72,9 +74,14 @@ def test_answer_parts_fit_and_are_inert(answer: Answer) -> None:
     check_inert(message)
 
 
+def shown(quote: Quote) -> str:
+    """What a quote shows: its text exactly, less what the sanitiser takes out of each piece."""
+    return "".join(c.text if c.joint else clean(c.text) for c in quote_chunks(quote))
+
+
 @given(text_st)
 def test_escape_round_trips(text: str) -> None:
-    assert unrender(escape(text)) == text
+    assert unrender(escape(text)) == clean(text)
     assert not MENTION.search(escape(text))
 
 
@@ -85,7 +92,7 @@ def test_highlighting_never_alters_quoted_characters(data) -> None:
     quote = data.draw(quotes(abstract))
     rendered = render_quote(quote, 100_000)
     assert rendered.startswith("“") and rendered.endswith("”")
-    assert unrender(rendered[1:-1]) == quote.display
+    assert unrender(rendered[1:-1]) == shown(quote)
 
 
 @settings(max_examples=200, deadline=None)
@@ -96,9 +103,9 @@ def test_a_cut_quote_fits_its_limit_and_stays_verbatim(data, limit: int) -> None
     rendered = render_quote(quote, limit)
     assert len(rendered) <= max(limit, 0)
     if rendered:
-        shown = unrender(rendered[1:-1])
-        if shown != quote.display:  # cut: a verbatim start of the quote, then an ellipsis
-            assert shown.endswith("…") and quote.display.startswith(shown[:-1])
+        seen = unrender(rendered[1:-1])
+        if seen != shown(quote):  # cut: a verbatim start of the quote, then an ellipsis
+            assert seen.endswith("…") and shown(quote).startswith(seen[:-1])
 
 
 @given(text_st, st.integers(0, 300), st.booleans(), st.booleans())
@@ -170,3 +177,61 @@ def test_paper_card_fits(title, abstract, authors) -> None:
     check_inert(message)
     similar = similar_page(paper, [FakeHit("x", title, 1.0, None)], page=0, has_next=False)
     check_limits(similar)
+
+
+# What no Discord message may carry: C0 controls but newline, DEL, C1, bidi controls.
+UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+EVIL_TITLE = "\x1b]0;pwned\x07\x1b[2JQuasar \x9b31mspectra\x07 and \u202eredshift\u202c surveys"
+EVIL_ABSTRACT = (
+    "We measure quasar spectra at high redshift.\x1b[8m Hidden text follows.\x1b[0m "
+    "The \u2066survey\u2069 covers \x07 ten thousand quasars\r with new spectra."
+)
+
+
+def message_texts(message) -> list[str]:
+    texts = [message.content or ""]
+    for embed in message.embeds:
+        texts += [embed.get("title", ""), embed.get("description", ""), embed.get("url", "")]
+        texts.append(embed.get("footer", {}).get("text", ""))
+        texts += [f["name"] + f["value"] for f in embed.get("fields", [])]
+    return texts
+
+
+def test_stored_controls_never_reach_discord(tmp_path) -> None:
+    """A real store holding a paper full of terminal controls and bidi overrides: the answer,
+    a search page, a similar page and the paper card show its words, and none of those."""
+    from config import Settings
+    from retrieval.search import Library
+
+    library = Library.open(Settings(db_path=tmp_path / "store.db"), seed=True)
+    evil = Paper(
+        id="evil\x1b[5m1",
+        title=EVIL_TITLE,
+        abstract=EVIL_ABSTRACT,
+        authors=("Ann \u202eRedaer", "Bob\x07"),
+        url="https://example.org/\x1b[2Jpaper",
+        source="test",
+    )
+    library.add_papers([evil])
+    answer = library.ask("how are quasar spectra measured at high redshift?")
+    assert answer.answered and answer.papers[0].id == evil.id
+    hits = library.search("quasar spectra redshift", k=5)
+    assert hits[0].id == evil.id
+    stored = library.paper(evil.id)
+    assert stored is not None and stored.abstract == EVIL_ABSTRACT  # the store keeps it as is
+    messages = [
+        answer_message(answer),
+        search_page("quasar\x1b[2J spectra\u202e", hits),
+        similar_page(library.papers().__next__(), hits),
+        paper_card(stored),
+    ]
+    for message in messages:
+        check_limits(message)
+        for text in message_texts(message):
+            found = UNSAFE.search(text)
+            assert found is None, f"{found.group()!r} in {text[:200]!r}"
+    shown = " ".join(unrender(" ".join(message_texts(messages[0]))).split())
+    assert "We measure quasar spectra at high redshift." in shown
+    assert "Quasar spectra and redshift surveys" in " ".join(
+        unrender(" ".join(message_texts(messages[3]))).split()
+    )

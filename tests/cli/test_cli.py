@@ -69,14 +69,15 @@ def test_search_batch_one_json_line_per_query(tmp_path: Path) -> None:
     queries = "speech synthesis\n\nthe of and\nmultilingual embedding benchmark\n"
     out = ok(run(["search", "--batch", "--top-k", "2"], tmp_path, stdin=queries))
     lines = [json.loads(line) for line in out.splitlines()]
-    assert [x["query"] for x in lines] == [
+    assert [x["query"] for x in lines] == [  # a blank line in, an empty result out
         "speech synthesis",
+        "",
         "the of and",
         "multilingual embedding benchmark",
     ]
-    assert lines[1]["results"] == []
-    assert all(len(x["results"]) == 2 for x in (lines[0], lines[2]))
-    assert lines[2]["results"][0]["id"] == "2502.13595"
+    assert lines[1]["results"] == lines[2]["results"] == []
+    assert all(len(x["results"]) == 2 for x in (lines[0], lines[3]))
+    assert lines[3]["results"][0]["id"] == "2502.13595"
 
 
 def test_ask_json_quotes_are_verbatim(tmp_path: Path) -> None:

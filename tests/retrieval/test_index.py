@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -147,11 +149,15 @@ def test_save_load_and_staleness(tmp_path: Path) -> None:
 def test_rebuild_swaps_atomically_and_cleans_up(tmp_path: Path) -> None:
     root = tmp_path / "idx"
     first = save_index(_index([(1, "a", "old words here")]), root)
-    # A crashed earlier build leaves a temp dir: it must not be mistaken for an index.
-    (root / ".tmp-crashed").mkdir()
+    # A crashed earlier build leaves a temp dir named with its pid: it must not be mistaken for
+    # an index, and goes once that process is gone.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    crashed = root / f".tmp-{dead.pid}-0123abcd"
+    crashed.mkdir()
     second = save_index(_index([(1, "a", "new words here")]), root)
     assert (root / "CURRENT").read_text() == second.name
-    assert not first.exists() and not (root / ".tmp-crashed").exists()
+    assert not first.exists() and not crashed.exists()
     loaded = load_index(root, generation=1, params=BM25Params(), tokenizer_signature=TOK.signature)
     assert loaded is not None and loaded.doc_freq("new") == 1 and loaded.doc_freq("old") == 0
 

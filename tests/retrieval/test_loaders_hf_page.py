@@ -238,7 +238,8 @@ def test_known_id_applies_to_a_reformatted_title(tmp_path: Path) -> None:
     title, abstract = seed_pairs()[0]
     first, second = wrap(title)
     path = tmp_path / "page.txt"
-    path.write_text(f"{first}\r\n  {second}\r\n\r\n{abstract}\r\n", encoding="utf-8")
+    page = "\r\n\r\n".join(HEADER) + f"\r\n\r\n{first}\r\n  {second}\r\n\r\n{abstract}\r\n"
+    path.write_text(page, encoding="utf-8")
     papers, _ = load(path)
     assert [paper.id for paper in papers] == ["2405.21046"]
     assert papers[0].title == title

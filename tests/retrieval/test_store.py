@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from retrieval.papers import Paper
-from retrieval.store import PaperStore, StoreError
+from retrieval.store import (
+    APPLICATION_ID,
+    SQLITE_HEADER,
+    PaperStore,
+    StoreError,
+    store_is_writable,
+)
 
 
 def paper(i: int, *, abstract: str | None = None, version: int | None = None) -> Paper:
@@ -93,15 +99,40 @@ def test_collections_are_memberships(store: PaperStore) -> None:
 
 
 def test_generation_moves_only_on_change(store: PaperStore) -> None:
-    store.upsert([paper(1)], "default")
-    store.upsert([paper(1)], "other")
+    xpo = paper(1).model_copy(update={"id": "2405.21046"})
+    store.upsert([xpo], "default")
+    store.upsert([xpo], "other")
     g_default, g_other = store.generation("default"), store.generation("other")
-    store.upsert([paper(1)], "default")
+    store.upsert([xpo], "default")
     assert store.generation("default") == g_default
-    store.upsert([paper(1, abstract="New words.")], "default")
+    store.upsert([xpo.model_copy(update={"abstract": "New words."})], "default")
     assert store.generation("default") == g_default + 1
-    # the other collection holds the same paper, so its index is stale too
+    # an arXiv paper is the same paper everywhere: the other collection's index is stale too
     assert store.generation("other") == g_other + 1
+    assert store.get("2405.21046").abstract == "New words."
+
+
+def test_other_ids_never_change_another_collections_paper(store: PaperStore) -> None:
+    store.upsert([paper(1)], "a")
+    store.upsert([paper(1)], "b")  # the same record: one shared paper
+    assert store.collections_of("p1") == {"a", "b"}
+    g_a = store.generation("a")
+    result = store.upsert([paper(1, abstract="B's own words.")], "b")
+    assert (result.added, result.updated, result.unchanged) == (0, 1, 0)
+    assert store.get("p1").abstract == "Abstract number 1."  # a's paper is untouched
+    assert store.generation("a") == g_a
+    assert [p.id for p in store.iter_papers("b")] == ["b:p1"]
+    assert store.get("b:p1").abstract == "B's own words."
+    # idempotent: the same record again changes nothing, and a's own update stays in a
+    assert store.upsert([paper(1, abstract="B's own words.")], "b").unchanged == 1
+    assert store.upsert([paper(1, abstract="A's update.")], "a").updated == 1
+    assert store.get("b:p1").abstract == "B's own words."
+    assert store.get("p1").abstract == "A's update."
+    # a different paper under a new id in another collection: stored under that collection's id
+    store.upsert([paper(2)], "a")
+    assert store.upsert([paper(2, abstract="Another text.")], "c").added == 1
+    assert store.get("p2").abstract == "Abstract number 2."
+    assert [p.abstract for p in store.iter_papers("c")] == ["Another text."]
 
 
 def test_newest_version_wins(store: PaperStore) -> None:
@@ -153,3 +184,63 @@ def test_collections_of(store: PaperStore) -> None:
     assert store.collections_of("p1") == {"default"}
     assert store.collections_of("p2") == {"default", "guild-9"}
     assert store.collections_of("nope") == set()
+
+
+def test_a_new_store_carries_paperbots_application_id(store: PaperStore) -> None:
+    assert rows(store.path, "PRAGMA application_id") == [(APPLICATION_ID,)]
+    assert store.path.read_bytes().startswith(SQLITE_HEADER)
+
+
+def test_a_foreign_database_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    foreign = tmp_path / "app.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.close()
+    before = foreign.read_bytes(), foreign.stat().st_mtime_ns
+    with pytest.raises(StoreError, match="not a paperbot store"):
+        PaperStore(foreign)
+    assert (foreign.read_bytes(), foreign.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(StoreError, match="empty"):
+        PaperStore(empty, create=False)
+    assert empty.stat().st_size == 0
+
+
+def test_an_older_store_is_stamped_on_its_next_write(store: PaperStore) -> None:
+    store.upsert([paper(1)])
+    store.close()
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("PRAGMA application_id = 0")
+    conn.close()
+    older = PaperStore(store.path, create=False)
+    assert older.get("p1") is not None
+    assert rows(store.path, "PRAGMA application_id") == [(0,)]
+    older.upsert([paper(2)])
+    assert rows(store.path, "PRAGMA application_id") == [(APPLICATION_ID,)]
+
+
+def test_a_read_only_store_reads_and_refuses_writes_untouched(store: PaperStore) -> None:
+    """The path the CLI takes when the file or its directory cannot be written (tested here
+    directly because root writes through chmod; the CLI tests make it read-only for real)."""
+    store.upsert([paper(1), paper(2)], "c")
+    store.close()
+    before = store.path.read_bytes(), store.path.stat().st_mtime_ns
+    ro = PaperStore(store.path, create=False, readonly=True)
+    assert [p.id for p in ro.iter_papers("c")] == ["p1", "p2"]
+    assert ro.count("c") == 2 and ro.get("p2") is not None
+    with pytest.raises(StoreError, match="read-only"):
+        ro.upsert([paper(3)], "c")
+    ro.close()
+    assert (store.path.read_bytes(), store.path.stat().st_mtime_ns) == before
+
+
+def test_store_is_writable_decides_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.touch()
+    assert store_is_writable(path)
+    # A store that cannot be written (read-only file, directory or volume, as root too) is
+    # checked end to end in tests/cli/test_store_safety.py, under a read-only bind mount when
+    # the tests run as root (chmod does not stop root's writes).
+    assert not store_is_writable(tmp_path / "no-such-dir" / "s.db")

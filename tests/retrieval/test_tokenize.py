@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import pytest
 
-from retrieval.tokenize import Tokenizer, default_tokenizer
+from retrieval.tokenize import FORMAT_CHARS, TOKENIZER_VERSION, Tokenizer, default_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +83,44 @@ def test_injectable_stopwords_and_stemmer() -> None:
 
 def test_signature_is_stable() -> None:
     assert Tokenizer().signature == Tokenizer().signature
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "X\u200bPO explores",
+        "X\u00adPO explores",
+        "\ufeffXPO explores",
+        "X\u2060P\u200dO explores",
+        "co-cit\u00adations in GPT\u200b-4 and \u202eLLMs\u202c",
+    ],
+)
+def test_format_characters_inside_words_are_ignored(tok: Tokenizer, text: str) -> None:
+    """A soft hyphen, a zero-width space or joiner, a BOM, a bidi control: the same terms as
+    without it, for documents and questions, and spans still index the original text."""
+    plain = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    assert tok.terms(text) == tok.terms(plain)
+    assert tok.query_terms(text) == tok.query_terms(plain)
+    spans = tok.spans(text)
+    assert [s.term for s in spans] == tok.terms(plain)
+    plain_spans = tok.spans(plain)
+    for span, bare in zip(spans, plain_spans, strict=True):
+        shown = text[span.start : span.end]
+        assert (
+            "".join(ch for ch in shown if unicodedata.category(ch) != "Cf")
+            == (plain[bare.start : bare.end])
+        )
+
+
+def test_format_chars_are_unicodes_category_cf() -> None:
+    """The tokenizer's list of format characters is this Python's Unicode category Cf (a new
+    Python with a newer Unicode fails here: update FORMAT_CHARS and TOKENIZER_VERSION)."""
+    pattern = re.compile(f"[{FORMAT_CHARS}]")
+    listed = {cp for cp in range(0x110000) if pattern.match(chr(cp))}
+    cf = {cp for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Cf"}
+    assert listed == cf
+
+
+def test_signature_names_the_pipeline_version() -> None:
+    assert Tokenizer().signature.startswith(f"v{TOKENIZER_VERSION}-")
+    assert TOKENIZER_VERSION >= 3  # 3: format characters ignored; older saved indexes rebuild
