@@ -58,6 +58,8 @@ class BM25Index:
         sparse_threshold: int = default("sparse_threshold"),
         scores: NDArray[np.float32] | None = None,
         reference: BM25Index | None = None,
+        df: NDArray[np.int64] | None = None,
+        idf: NDArray[np.float64] | None = None,
     ) -> None:
         self.postings = postings
         self.doc_pks = doc_pks
@@ -65,10 +67,11 @@ class BM25Index:
         self.meta = meta
         self.n_docs = postings.n_docs
         self.reference = reference
-        self._df = postings.df
+        # Document frequencies and IDF are saved with an index, so a loaded one reuses them.
+        self._df = postings.df if df is None else df
         if reference is None:
             self.avgdl = postings.avgdl
-            self._idf = postings.idf(params)
+            self._idf = postings.idf(params) if idf is None else idf
         else:
             # A small collection (a guild's own papers) scored on the scale of the large one it
             # is searched beside: IDF from both collections' document frequencies, the large
@@ -77,6 +80,7 @@ class BM25Index:
             ref_df = np.array(
                 [reference.doc_freq(t) for t in postings.terms()], dtype=np.float64
             ).reshape(-1)
+            self._df = postings.df
             self._idf = params.idf_values(
                 reference.n_docs + self.n_docs, ref_df + self._df.astype(np.float64)
             )
@@ -103,9 +107,27 @@ class BM25Index:
 
     def with_engine(self, name: EngineChoice) -> BM25Index:
         """The same index served by another engine (for parity checks and benchmarks)."""
+        own = self.reference is None  # else its IDF is the reference's mix: recompute as before
         return BM25Index(
-            self.postings, self.doc_pks, self.params, self.meta, engine=name, scores=self._scores
+            self.postings,
+            self.doc_pks,
+            self.params,
+            self.meta,
+            engine=name,
+            scores=self._scores,
+            df=self._df if own else None,
+            idf=self._idf if own else None,
         )
+
+    @property
+    def df_values(self) -> NDArray[np.int64]:
+        """Document frequency of every term, by term id (saved with the index)."""
+        return self._df
+
+    @property
+    def idf_values(self) -> NDArray[np.float64]:
+        """IDF of every term, by term id, as scored (saved with the index)."""
+        return self._idf
 
     # -- TermStats ------------------------------------------------------------------------------
     def idf(self, term: str) -> float:

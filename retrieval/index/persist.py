@@ -46,11 +46,16 @@ from config.settings import default
 from retrieval.index.bm25 import BM25Index, EngineChoice, IndexMeta
 from retrieval.index.postings import Postings
 from retrieval.index.scoring import BM25Params
+from retrieval.index.vocab import FlatVocab
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-_ARRAYS = ("indptr", "docs", "tf", "doc_len", "doc_pks", "scores")
+# 2: the vocabulary is flat arrays (``vocab-*.npy``, see :mod:`retrieval.index.vocab`), not
+# ``vocab.json``, and document frequencies and IDF are saved (``df``, ``idf``). A build of
+# another format is not loaded: it is rebuilt.
+FORMAT_VERSION = 2
+_ARRAYS = ("indptr", "docs", "tf", "doc_len", "doc_pks", "scores", "df", "idf")
+_VOCAB_ARRAYS = ("blob", "offsets", "hashes", "ids")
 BUILD_LOCK = ".build.lock"
 READERS_LOCK = ".readers.lock"
 WRITE_LOCK = ".write.lock"
@@ -234,14 +239,16 @@ def save_index(index: BM25Index, root: Path) -> Path:
             "doc_len": postings.doc_len,
             "doc_pks": index.doc_pks,
             "scores": index.contributions,
+            "df": np.asarray(index.df_values, dtype=np.int64),
+            "idf": np.asarray(index.idf_values, dtype=np.float64),
         }
+        vocab = FlatVocab.of(postings.vocab, postings.terms())
+        arrays.update({f"vocab-{name}": array for name, array in vocab.arrays().items()})
         for name, array in arrays.items():
             with open(tmp / f"{name}.npy", "wb") as fh:
                 np.save(fh, np.ascontiguousarray(array))
                 fh.flush()
                 os.fsync(fh.fileno())
-        terms = postings.terms()
-        (tmp / "vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
         manifest: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "collection": index.meta.collection,
@@ -250,7 +257,7 @@ def save_index(index: BM25Index, root: Path) -> Path:
             "tokenizer": index.meta.tokenizer,
             "params": index.params.as_dict(),
             "n_docs": postings.n_docs,
-            "n_terms": len(terms),
+            "n_terms": len(vocab),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         with build_lock(root):
@@ -364,12 +371,20 @@ def load_index(
             return None
         try:
             arrays = {name: np.load(build / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
-            terms = json.loads((build / "vocab.json").read_text(encoding="utf-8"))
+            vocab = FlatVocab(
+                **{
+                    name: np.load(build / f"vocab-{name}.npy", mmap_mode="r")
+                    for name in _VOCAB_ARRAYS
+                }
+            )
+            n_terms = len(vocab)
+            if arrays["df"].shape != (n_terms,) or arrays["idf"].shape != (n_terms,):
+                raise ValueError("term statistics do not match the vocabulary")
         except (OSError, ValueError) as exc:
             log.warning("saved index at %s is unreadable (%s); rebuilding", build, exc)
             return None
     postings = Postings(
-        vocab=dict(zip(terms, range(len(terms)), strict=True)),
+        vocab=vocab,
         indptr=arrays["indptr"],
         docs=arrays["docs"],
         tf=arrays["tf"],
@@ -389,4 +404,6 @@ def load_index(
         engine=engine,
         sparse_threshold=sparse_threshold,
         scores=arrays["scores"],
+        df=arrays["df"],
+        idf=arrays["idf"],
     )

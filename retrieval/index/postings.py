@@ -7,12 +7,14 @@ once document frequencies are known. Memory stays at a few bytes per posting.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from retrieval.index.scoring import BM25Params, tf_saturation
+from retrieval.index.vocab import FlatVocab
 
 _SCORE_SLICE = 8_000_000
 
@@ -21,7 +23,7 @@ _SCORE_SLICE = 8_000_000
 class Postings:
     """The corpus as numbers: enough to score any query and to re-score for new params."""
 
-    vocab: dict[str, int]
+    vocab: Mapping[str, int]  # a dict when built, a :class:`FlatVocab` when loaded
     indptr: NDArray[np.int64]  # len(vocab) + 1
     docs: NDArray[np.int32]  # doc positions, ascending within each term
     tf: NDArray[np.uint16]
@@ -41,6 +43,8 @@ class Postings:
 
     def terms(self) -> list[str]:
         """The vocabulary in term-id order (the inverse of ``vocab``)."""
+        if isinstance(self.vocab, FlatVocab):
+            return self.vocab.terms()
         terms = [""] * len(self.vocab)
         for term, tid in self.vocab.items():
             terms[tid] = term
