@@ -68,14 +68,19 @@ class Postings:
         idf = self.idf(params) if idf is None else idf
         out = np.empty(self.docs.shape[0], dtype=np.float32)
         avgdl = self.avgdl if avgdl is None else avgdl
-        n_terms = len(self.indptr) - 1
-        term_of = np.repeat(np.arange(n_terms, dtype=np.int32), self.df)
+        indptr = np.asarray(self.indptr, dtype=np.int64)
         for start in range(0, out.shape[0], _SCORE_SLICE):
-            stop = start + _SCORE_SLICE
+            stop = min(start + _SCORE_SLICE, out.shape[0])
+            # The term of each posting in this slice, found from the term offsets: no array of
+            # one term id per posting for the whole corpus (614 MB at a million abstracts).
+            first = int(np.searchsorted(indptr, start, side="right")) - 1
+            last = int(np.searchsorted(indptr, stop - 1, side="right")) - 1
+            counts = np.diff(np.clip(indptr[first : last + 2], start, stop)).astype(np.int64)
+            term_of = np.repeat(np.arange(first, last + 1), counts)
             sat = tf_saturation(
                 self.tf[start:stop], self.doc_len[self.docs[start:stop]], avgdl, params.k1, params.b
             )
-            out[start:stop] = idf[term_of[start:stop]] * sat
+            out[start:stop] = idf[term_of] * sat
         return out
 
 
