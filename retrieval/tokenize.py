@@ -182,9 +182,11 @@ class Tokenizer:
             return hit
         word = raw[:-1] if _ACRONYM_PLURAL_RE.match(raw) else raw  # LLMs -> LLM
         result = self._analyse(word.casefold(), stop)
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[raw] = result
+        # A full cache keeps what it has and stops growing: the words seen first are the
+        # frequent ones, and clearing it whole (as before) made a long-tailed corpus (formulas,
+        # ids, typos) re-analyse even "the" every few thousand documents.
+        if len(cache) < _CACHE_LIMIT:
+            cache[raw] = result
         return result
 
     def _analyse(self, word: str, stop: frozenset[str]) -> tuple[str, ...]:
