@@ -91,6 +91,6 @@ class Context:
             )
         except StoreError as exc:
             raise UserError(str(exc)) from None
-        if not must_exist and library.store.readonly:
+        if not must_exist and library.read_only:
             raise UserError(f"{settings.store_path} is read-only: papers cannot be added to it")
         return library

@@ -30,7 +30,7 @@ log = logging.getLogger("paperbot")
 def _known_collection(library: Library, name: str) -> str:
     """``name`` if the store has that collection; else a usage error naming the ones it has
     (searching a misspelt collection would otherwise look like a search that found nothing)."""
-    if library.store.generation(name) > 0 or library.has_collection(name):  # one seek first
+    if library.has_collection(name):
         return name
     known = ", ".join(repr(c.name) for c in library.collections()) or "none"
     raise UserError(f"no collection {name!r} in {library.store_path} (known: {known})")

@@ -396,7 +396,15 @@ class Library:
         return self.store.iter_papers(collection or self.default_collection)
 
     def has_collection(self, collection: str) -> bool:
+        """Whether the store has this collection (one seek for any that ever changed)."""
+        if self.store.generation(collection) > 0:
+            return True
         return any(c.name == collection for c in self.store.collections())
+
+    @property
+    def read_only(self) -> bool:
+        """The store cannot be written (read-only file, directory or volume): reads only."""
+        return bool(self.store.readonly)
 
     @property
     def store_path(self) -> Path:
