@@ -11,6 +11,18 @@ collection; any other id (a BEIR ``_id``, a title slug) belongs to the collectio
 it, so a different record under the same id from another collection is kept under
 ``<collection>:<id>`` instead of changing their paper (see :meth:`PaperStore.upsert`).
 
+A generation says *that* a collection changed, not *what* changed, so a stale index could only be
+rebuilt from scratch: minutes for millions of papers, after adding one. The change log
+(``collection_changes``) says what: each bump records, under the collection's new generation,
+the pks added to it, removed from it or whose text changed in it. An index of generation *g* can
+then be brought up to date by indexing just :meth:`PaperStore.changes_since` ``(name, g)`` (read
+with :meth:`PaperStore.iter_texts_by_pks`) beside it and masking their old versions. The log is
+kept short: a transaction that changes more than :data:`CHANGE_LOG_LIMIT` papers of a collection
+(a first big ingest, where a rebuild is due anyway) logs one ``pk = -1`` row meaning "too many to
+list", and only the last :data:`CHANGE_LOG_GENERATIONS` generations of each collection are kept.
+Whenever the log cannot tell (a store from before it, a pruned or too-large change), the answer
+is None, and the caller rebuilds as before.
+
 A store is recognised by ``PRAGMA application_id`` (:data:`APPLICATION_ID`); a store written by
 an older paperbot (no application id, but paperbot's tables) is opened too and stamped on its
 next write. Any other file is refused before anything is written to it, and a store that cannot
@@ -34,11 +46,17 @@ from urllib.parse import quote
 
 from retrieval.papers import Paper, is_arxiv_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: collection_changes, the change log
 APPLICATION_ID = 0x50424F54  # "PBOT" in the SQLite header: this file is a paperbot store
 SQLITE_HEADER = b"SQLite format 3\x00"
 _OUR_TABLES = frozenset({"papers", "collection_papers"})  # what an older paperbot store has
 _BATCH = 500
+# More pks than this changed in one collection in one transaction: log "too many" (pk -1) instead,
+# so a first ingest of millions of papers does not also write millions of log rows.
+CHANGE_LOG_LIMIT = 50_000
+# Generations of each collection's log kept: an index older than that is rebuilt anyway.
+CHANGE_LOG_GENERATIONS = 1000
+_TOO_MANY = -1  # the pk of the one log row standing for more than CHANGE_LOG_LIMIT changes
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -69,6 +87,12 @@ CREATE TABLE IF NOT EXISTS collection_papers (
     PRIMARY KEY (collection, pk)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS collection_papers_pk ON collection_papers(pk);
+CREATE TABLE IF NOT EXISTS collection_changes (
+    collection TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    pk INTEGER NOT NULL,
+    PRIMARY KEY (collection, generation, pk)
+) WITHOUT ROWID;
 """
 
 
@@ -130,6 +154,28 @@ def _content_hash(paper: Paper) -> str:
 def _version(metadata: dict[str, Any]) -> int | None:
     value = metadata.get("version")
     return value if isinstance(value, int) else None
+
+
+class _Changes:
+    """The pks whose membership or text changed, per collection, during one transaction.
+
+    Gathered in memory so that each collection's generation is bumped once and its log written
+    once, at the end. A collection past :data:`CHANGE_LOG_LIMIT` keeps no pks at all (it will be
+    logged as "too many"): a first ingest of millions of papers holds no set of millions."""
+
+    def __init__(self) -> None:
+        self._pks: dict[str, set[int] | None] = {}  # None: more than CHANGE_LOG_LIMIT
+
+    def add(self, collection: str, pk: int) -> None:
+        pks = self._pks.setdefault(collection, set())
+        if pks is not None:
+            pks.add(pk)
+            if len(pks) > CHANGE_LOG_LIMIT:
+                self._pks[collection] = None
+
+    def items(self) -> list[tuple[str, set[int] | None]]:
+        """Changed collections by name, each with its pks (never empty; None: too many)."""
+        return sorted(self._pks.items())
 
 
 class PaperStore:
@@ -318,7 +364,8 @@ class PaperStore:
             raise StoreError(f"{self.path} is read-only: papers cannot be added to it")
         conn = self._conn()
         added = updated = unchanged = 0
-        changed_pks: list[int] = []
+        changed_pks: list[int] = []  # text updated: other collections holding them changed too
+        changes = _Changes()
         now = _now()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
@@ -333,19 +380,15 @@ class PaperStore:
                 iterator = iter(papers)
                 seen = 0
                 while batch := list(islice(iterator, _BATCH)):
-                    a, u, n, pks = self._upsert_batch(conn, batch, collection, now)
+                    a, u, n, pks = self._upsert_batch(conn, batch, collection, now, changes)
                     added, updated, unchanged = added + a, updated + u, unchanged + n
                     changed_pks.extend(pks)
                     seen += len(batch)
                     if progress is not None:
                         progress(seen)
-                if added or updated:
-                    conn.execute(
-                        "UPDATE collections SET generation = generation + 1, updated_at = ?"
-                        " WHERE name = ?",
-                        (now, collection),
-                    )
-                self._bump_collections_of(conn, changed_pks, collection, now)
+                # Something is logged for this collection exactly when added or updated > 0.
+                self._note_holders_of(conn, changed_pks, collection, changes)
+                self._bump_and_log(conn, changes, now)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:  # a Ctrl-C after COMMIT: nothing left to undo
@@ -377,8 +420,15 @@ class PaperStore:
         return existing, holders
 
     def _upsert_batch(
-        self, conn: sqlite3.Connection, batch: list[Paper], collection: str, now: str
+        self,
+        conn: sqlite3.Connection,
+        batch: list[Paper],
+        collection: str,
+        now: str,
+        changes: _Changes,
     ) -> tuple[int, int, int, list[int]]:
+        """One batch of :meth:`upsert`: counts for ``collection``, the pks whose text changed;
+        every pk added to, removed from or changed in ``collection`` is noted in ``changes``."""
         # Later duplicates in one batch win, as they would in a row-by-row upsert.
         by_id: dict[str, Paper] = {}
         for paper in batch:
@@ -404,6 +454,7 @@ class PaperStore:
                         (collection, row[0]),
                     )
                     holders[row[0]].discard(collection)
+                    changes.add(collection, row[0])  # gone from this collection
                     moved = True
                 key = f"{collection}:{key}"
                 found, found_holders = self._stored(conn, [key])
@@ -442,6 +493,7 @@ class PaperStore:
                     )
                     existing[key] = (pk, digest, self._columns(paper)[7])
                     changed_pks.append(pk)
+                    changes.add(collection, pk)  # in this collection now, if not before
                     status = "updated"
             if collection not in holders.setdefault(pk, set()):
                 conn.execute(
@@ -450,6 +502,7 @@ class PaperStore:
                     (collection, pk, now),
                 )
                 holders[pk].add(collection)
+                changes.add(collection, pk)
                 if moved:
                     updated += 1  # this collection's paper changed (it now has its own copy)
                 else:
@@ -473,18 +526,50 @@ class PaperStore:
             json.dumps(paper.metadata, ensure_ascii=False, default=str),
         )
 
-    def _bump_collections_of(
-        self, conn: sqlite3.Connection, pks: list[int], skip: str, now: str
+    @staticmethod
+    def _note_holders_of(
+        conn: sqlite3.Connection, pks: list[int], skip: str, changes: _Changes
     ) -> None:
-        """Other collections holding a paper whose text changed must re-index too."""
+        """Other collections holding a paper whose text changed must re-index it too: note the
+        pks each holds (by the pk index), so each is bumped once however many batches it spans."""
         for start in range(0, len(pks), _BATCH):
             chunk = pks[start : start + _BATCH]
             marks = ",".join("?" * len(chunk))
+            for name, pk in conn.execute(
+                f"SELECT collection, pk FROM collection_papers WHERE pk IN ({marks})"
+                " AND collection != ?",
+                [*chunk, skip],
+            ):
+                changes.add(name, pk)
+
+    @staticmethod
+    def _bump_and_log(conn: sqlite3.Connection, changes: _Changes, now: str) -> None:
+        """Bump each changed collection's generation once and log its pks under the new one (or
+        one "too many" row), in the caller's transaction: a generation is never without its log.
+        Generations past :data:`CHANGE_LOG_GENERATIONS` are pruned from the log here too.
+
+        The log is written first and the bumps last, so a bump stays the last statement before
+        COMMIT (tests/cli/test_concurrency.py interrupts the COMMIT by hooking that statement).
+        """
+        changed = changes.items()
+        for name, pks in changed:
+            (current,) = conn.execute(
+                "SELECT generation FROM collections WHERE name = ?", (name,)
+            ).fetchone()
+            generation = int(current) + 1  # the bump below, in this same write transaction
+            listed = [_TOO_MANY] if pks is None else sorted(pks)
+            conn.executemany(
+                "INSERT INTO collection_changes(collection, generation, pk) VALUES (?, ?, ?)",
+                ((name, generation, pk) for pk in listed),
+            )
             conn.execute(
-                "UPDATE collections SET generation = generation + 1, updated_at = ?"
-                f" WHERE name != ? AND name IN (SELECT DISTINCT collection FROM collection_papers"
-                f" WHERE pk IN ({marks}))",
-                [now, skip, *chunk],
+                "DELETE FROM collection_changes WHERE collection = ? AND generation <= ?",
+                (name, generation - CHANGE_LOG_GENERATIONS),
+            )
+        for name, _ in changed:
+            conn.execute(
+                "UPDATE collections SET generation = generation + 1, updated_at = ? WHERE name = ?",
+                (now, name),
             )
 
     # -- reading ----------------------------------------------------------------------------------
@@ -630,6 +715,65 @@ class PaperStore:
             (collection,),
         )
         yield from cursor
+
+    def changes_since(self, collection: str, generation: int) -> list[int] | None:
+        """The pks added to, removed from or changed in ``collection`` after ``generation``
+        (sorted, distinct): what an index of that generation must re-read to be current. ``[]``
+        when ``generation`` is current. None when the log cannot tell, and the index must be
+        rebuilt: a store from before the log (until its first write; or read-only), a generation
+        the collection never had, a logged change too large to list, or a generation pruned or
+        written without a log.
+
+        The answer covers up to the generation current when it is read; read :meth:`generation`
+        *before* calling and record that, so a write in between is reported again next time
+        rather than missed. No snapshot is needed: a generation's rows are written with its bump
+        and pruned whole, so a concurrent write either is left out (past the generation read) or
+        shows as a missing generation (None).
+
+        One range scan of the log's primary key; removed pks are not in the collection any more,
+        which :meth:`iter_texts_by_pks` shows by leaving them out."""
+        current = self.generation(collection)
+        if generation < 0 or generation > current:
+            return None
+        if generation == current:
+            return []
+        try:
+            rows = self._conn().execute(
+                "SELECT generation, pk FROM collection_changes"
+                " WHERE collection = ? AND generation > ? AND generation <= ?",
+                (collection, int(generation), current),
+            )
+            logged: set[int] = set()
+            pks: set[int] = set()
+            for logged_generation, pk in rows:
+                if pk == _TOO_MANY:
+                    return None
+                logged.add(logged_generation)
+                pks.add(pk)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # written by an older paperbot, not written since
+                return None
+            raise
+        if len(logged) != current - generation:
+            return None
+        return sorted(pks)
+
+    def iter_texts_by_pks(
+        self, collection: str, pks: Sequence[int]
+    ) -> Iterator[tuple[int, str, str]]:
+        """``(pk, title, abstract)`` of those of ``pks`` that ``collection`` holds now, in pk
+        order, as :meth:`iter_texts` reads the whole collection: what a delta index reads for
+        :meth:`changes_since`. A pk no longer in the collection is left out."""
+        unique = sorted({int(pk) for pk in pks})
+        for start in range(0, len(unique), _BATCH):
+            part = unique[start : start + _BATCH]
+            marks = ",".join("?" * len(part))
+            yield from self._conn().execute(
+                "SELECT p.pk, p.title, p.abstract FROM collection_papers c"
+                " JOIN papers p ON p.pk = c.pk"
+                f" WHERE c.collection = ? AND c.pk IN ({marks}) ORDER BY c.pk",
+                [collection, *part],
+            )
 
     def iter_titles(self, collection: str = "default") -> Iterator[tuple[int, str, str]]:
         """``(pk, id, title)`` of a collection: for in-memory autocomplete."""
