@@ -249,4 +249,8 @@ def _indexed(library: Library, collection: str) -> str:
     """The collection's index as queries now see it (rebuilt by the write if anything changed,
     else the saved one)."""
     index = library.index(collection)
-    return f"indexed {index.n_docs:,} papers ({index.engine.name} engine)\n"
+    how = f"{index.engine.name} engine"
+    if index.delta is not None:
+        # Changes since the last full build are searched from a small index beside it.
+        how += f"; {index.delta.postings.n_docs:,} of them in a delta index"
+    return f"indexed {index.paper_count:,} papers ({how})\n"

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         description="auto: rank-bm25 below sparse_threshold papers, the sparse engine above.",
     )
     sparse_threshold: int = Field(default=20_000, ge=0)
+    index_merge_at: int = Field(
+        default=20_000,
+        ge=0,
+        description=(
+            "Papers changed since the last full index build that are searched from a small "
+            "delta index beside it; past this many the index is rebuilt whole (0: always)."
+        ),
+    )
     # Tuned on SciFact train queries by bench/tune_scifact.py (never on test).
     bm25_k1: float = Field(default=1.5, gt=0, le=10)
     bm25_b: float = Field(default=0.8, ge=0, le=1)

@@ -164,6 +164,7 @@ class Library:
         default_collection: str = default("collection"),
         engine: str = default("engine"),
         sparse_threshold: int = default("sparse_threshold"),
+        merge_at: int = default("index_merge_at"),
         max_answer_papers: int = default("answer_papers"),
         persist: bool = True,
         semantic: bool = default("semantic"),
@@ -187,6 +188,7 @@ class Library:
             self.params,
             engine=engine,
             sparse_threshold=sparse_threshold,
+            merge_at=merge_at,
             persist=persist,
         )
 
@@ -218,6 +220,7 @@ class Library:
             default_collection=settings.collection,
             engine=settings.engine,
             sparse_threshold=settings.sparse_threshold,
+            merge_at=settings.index_merge_at,
             max_answer_papers=settings.answer_papers,
             semantic=settings.semantic,
             rerank_candidates=settings.rerank_candidates,
@@ -343,7 +346,7 @@ class Library:
                 # meanwhile); an ingest that committed while another one was building may find
                 # the index already current when the lock comes free, and build nothing.
                 with self.indexes.building(name):
-                    if self.indexes.load_current(name) is None:
+                    if self.indexes.update(name) is None:
                         self.rebuild(name, progress=index_progress)
         except KeyboardInterrupt:
             raise IngestInterrupted(name, written[0] if written else None) from None
@@ -596,7 +599,7 @@ class Library:
         """Name, paper count and index date; for a scope, the papers of all its collections."""
         names = self._scope(collection)
         index = self.index(names[0])
-        count = index.n_docs + sum(self.store.count(name) for name in names[1:])
+        count = index.paper_count + sum(self.store.count(name) for name in names[1:])
         return CollectionInfo(
             name=names[-1],
             paper_count=count,

@@ -1,8 +1,12 @@
 """Building postings from the store's texts, in chunks, on every core.
 
 Tokenizing is the expensive part of a build (a regex and a stemmer over every word), so chunks
-of documents are tokenized in worker processes, each with its own small vocabulary; the parent
-only remaps ids and lays the postings out. Texts are streamed from SQLite, never all in memory.
+of documents are tokenized in worker processes, each with its own small vocabulary, and sent
+back term-major with each term's hash (:func:`~retrieval.index.postings.chunk_postings`). The
+parent does next to nothing per chunk (it writes it to the build's scratch file), so the workers
+have the cores; at the end it numbers the terms by hash and lays the postings out, all
+vectorised (:class:`~retrieval.index.postings.PostingsBuilder`). Texts are streamed from
+SQLite, never all in memory.
 
 Interrupting a build (Ctrl-C, which a terminal sends to the workers too, or an exception)
 must neither hang nor print a traceback per worker, so the workers are not a
@@ -16,71 +20,123 @@ SIGKILLs the workers, which nothing else waits on, and lets the exception go on.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing as mp
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from retrieval.index.postings import Postings, PostingsBuilder, chunk_triples
+from retrieval.index.postings import Postings, PostingsBuilder, TokenizedChunk, chunk_postings
+from retrieval.index.scoring import BM25Params
+from retrieval.index.vocab import term_bytes, term_digests
 from retrieval.tokenize import Tokenizer
 
 log = logging.getLogger(__name__)
 
-CHUNK_DOCS = 20_000
+CHUNK_DOCS = 20_000  # at most 65,536: documents within a chunk are numbered in 16 bits
 _PARALLEL_MIN_DOCS = 2 * CHUNK_DOCS
 
-Chunk = tuple[
-    list[str], NDArray[np.int32], NDArray[np.int32], NDArray[np.uint16], NDArray[np.float32]
-]
+
+# What one tokenizing process remembers from chunk to chunk (see :class:`_Tokenizing`).
+_KEEP_CHUNK_STRINGS = 600_000  # distinct whitespace-separated strings, per generation
+_KEEP_TERMS = 1_200_000  # terms numbered before it starts afresh
 
 
 class _TermIds(dict[str, tuple[int, ...]]):
-    """Whitespace-separated chunk -> term ids, filled on first sight (``__missing__``).
+    """Whitespace-separated string -> term ids, filled on first sight (``__missing__``).
 
     The tokenizer's word regex never matches across whitespace, so tokenizing each distinct
-    chunk once (``"(DPO;"``, ``"model's"``) gives exactly the terms of the whole text, while the
-    per-token work of a build runs in C: ``str.split`` and ``map(ids.__getitem__, chunks)``.
+    string once (``"(DPO;"``, ``"model's"``) gives exactly the terms of the whole text, while the
+    per-token work of a build runs in C: ``str.split`` and ``map(ids.__getitem__, strings)``.
+    Strings of the previous generation (``previous``) are taken over without tokenizing again.
     """
 
-    def __init__(self, tokenizer: Tokenizer) -> None:
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        vocab: dict[str, int],
+        previous: dict[str, tuple[int, ...]] | None = None,
+    ) -> None:
         super().__init__()
-        self.vocab: dict[str, int] = {}
+        self.vocab = vocab
+        self.previous = previous if previous is not None else {}
         self._tokenizer = tokenizer
 
     def __missing__(self, chunk: str) -> tuple[int, ...]:
-        vocab = self.vocab
-        word_terms = self._tokenizer.word_terms
-        ids = tuple(
-            vocab.setdefault(term, len(vocab))
-            for raw in self._tokenizer.words(chunk)
-            for term in word_terms(raw)
-        )
+        ids = self.previous.pop(chunk, None)
+        if ids is None:
+            vocab = self.vocab
+            word_terms = self._tokenizer.word_terms
+            ids = tuple(
+                [
+                    vocab.setdefault(term, len(vocab))
+                    for raw in self._tokenizer.words(chunk)
+                    for term in word_terms(raw)
+                ]
+            )
         self[chunk] = ids
         return ids
 
 
-def _tokenize_chunk(texts: list[tuple[str, str]], tokenizer: Tokenizer, title_weight: int) -> Chunk:
-    """Term ids of a chunk of documents: where a million-abstract build spends its time."""
-    term_ids = _TermIds(tokenizer)
-    lookup = term_ids.__getitem__
-    flat: list[int] = []
-    lens: list[int] = []
-    for title, abstract in texts:
-        before = len(flat)
-        flat.extend(chain.from_iterable(map(lookup, abstract.split())))
-        if title and title_weight:
-            flat.extend(list(chain.from_iterable(map(lookup, title.split()))) * title_weight)
-        lens.append(len(flat) - before)
-    terms, doc_idx, tf, doc_len = chunk_triples(flat, lens)
-    return list(term_ids.vocab), terms, doc_idx, tf, doc_len
+class _Tokenizing:
+    """One process's tokenizing state, kept across the chunks it is given.
+
+    Most of a chunk's distinct strings and terms were in earlier chunks too (at a million
+    abstracts, ~520k distinct strings a chunk, of which ~100k new), so they are tokenized,
+    encoded and hashed once per process, not once per chunk. Memory stays bounded: strings
+    live two generations of ``_KEEP_CHUNK_STRINGS`` (those seen again move to the newer one),
+    and past ``_KEEP_TERMS`` terms everything starts afresh (term ids are only this process's:
+    a chunk is sent with its terms' bytes and hashes).
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self._reset()
+
+    def _reset(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.encoded: list[bytes] = []
+        self.digests = np.zeros((0, 2), dtype=np.uint64)
+        self.strings = _TermIds(self.tokenizer, self.vocab)
+
+    def chunk(self, texts: list[tuple[str, str]], title_weight: int) -> TokenizedChunk:
+        """Postings of a chunk of documents: where a million-abstract build spends its time."""
+        if len(self.vocab) > _KEEP_TERMS:
+            self._reset()
+        elif len(self.strings) > _KEEP_CHUNK_STRINGS:
+            self.strings = _TermIds(self.tokenizer, self.vocab, previous=self.strings)
+        lookup = self.strings.__getitem__
+        flat: list[int] = []
+        lens: list[int] = []
+        for title, abstract in texts:
+            before = len(flat)
+            flat.extend(chain.from_iterable(map(lookup, abstract.split())))
+            if title and title_weight:
+                flat.extend(list(chain.from_iterable(map(lookup, title.split()))) * title_weight)
+            lens.append(len(flat) - before)
+        known = len(self.encoded)
+        if len(self.vocab) > known:
+            new = [term_bytes(t) for t in islice(self.vocab, known, None)]
+            self.encoded.extend(new)
+            self.digests = np.concatenate([self.digests, term_digests(new)])
+        return chunk_postings(self.encoded, self.digests, flat, lens)
+
+
+def _tokenize_chunk(
+    texts: list[tuple[str, str]], tokenizer: Tokenizer, title_weight: int
+) -> TokenizedChunk:
+    """Postings of one chunk of documents tokenized on its own (for tests and tools)."""
+    return _Tokenizing(tokenizer).chunk(texts, title_weight)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -107,6 +163,11 @@ def _worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent(parent)
+    # Nothing here makes reference cycles, and the cyclic collector would otherwise walk the
+    # millions of cached strings and tuples again and again.
+    gc.freeze()
+    gc.disable()
+    state = _Tokenizing(tokenizer)
     while True:
         try:
             texts = tasks.recv()
@@ -115,7 +176,7 @@ def _worker(
         if texts is None:
             return
         try:
-            reply: tuple[bool, Any] = (True, _tokenize_chunk(texts, tokenizer, title_weight))
+            reply: tuple[bool, Any] = (True, state.chunk(texts, title_weight))
         except Exception as exc:
             reply = (False, exc)
         results.send(reply)
@@ -160,7 +221,12 @@ class _Workers:
     def send(self, worker: int, texts: list[tuple[str, str]]) -> None:
         self._tasks[worker].send(texts)
 
-    def receive(self, worker: int) -> Chunk:
+    def ready(self, workers: list[int]) -> list[int]:
+        """Those of ``workers`` with a result waiting (blocks until there is one)."""
+        conns = {id(self._results[w]): w for w in workers}
+        return [conns[id(conn)] for conn in wait([self._results[w] for w in workers])]
+
+    def receive(self, worker: int) -> TokenizedChunk:
         try:
             ok, value = self._results[worker].recv()
         except EOFError:
@@ -193,12 +259,46 @@ class _Workers:
 
 
 def _chunks(
-    rows: Iterable[tuple[int, str, str]], pks: list[int]
+    rows: Iterable[tuple[int, str, str]], pks: list[NDArray[np.int64]]
 ) -> Iterator[list[tuple[str, str]]]:
     iterator = iter(rows)
     while batch := list(islice(iterator, CHUNK_DOCS)):
-        pks.extend(row[0] for row in batch)
+        pks.append(np.fromiter((row[0] for row in batch), dtype=np.int64, count=len(batch)))
         yield [(row[1], row[2]) for row in batch]
+
+
+def _feed(
+    workers: _Workers,
+    chunks: Iterator[list[tuple[str, str]]],
+    add: Callable[[TokenizedChunk], None],
+) -> None:
+    """Tokenize ``chunks`` on ``workers``, adding the results in chunk order.
+
+    Each worker has at most one chunk at a time, so neither side ever blocks writing to the
+    other while it is writing too. Whichever worker finishes first gets the next chunk, read
+    from the store beforehand, at once (chunks take unequal times; waiting in turn would idle
+    the faster worker); results that overtake an earlier one wait for it.
+    """
+    upcoming = next(chunks, None)
+    assigned: dict[int, int] = {}  # worker -> index of the chunk it has
+    finished: dict[int, TokenizedChunk] = {}
+    sent = added = 0
+    for worker in range(len(workers)):
+        if upcoming is None:
+            break
+        workers.send(worker, upcoming)
+        assigned[worker], sent = sent, sent + 1
+        upcoming = next(chunks, None)
+    while assigned:
+        for worker in workers.ready(list(assigned)):
+            finished[assigned.pop(worker)] = workers.receive(worker)
+            if upcoming is not None:
+                workers.send(worker, upcoming)
+                assigned[worker], sent = sent, sent + 1
+                upcoming = next(chunks, None)
+        while added in finished:
+            add(finished.pop(added))
+            added += 1
 
 
 def build_postings(
@@ -209,13 +309,21 @@ def build_postings(
     expected_docs: int | None = None,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    scoring: BM25Params | None = None,
+    keep_tf: bool = True,
+    directory: Path | None = None,
 ) -> tuple[Postings, NDArray[np.int64]]:
     """Postings and store keys for ``(pk, title, abstract)`` rows, in row order.
 
     Uses worker processes (fork) when the corpus is large enough to repay starting them.
+    With ``scoring``, the postings' BM25 contributions for those parameters are computed as
+    they are laid out (``Postings.built``); ``keep_tf=False`` (only with ``scoring``) then
+    leaves term frequencies out, which only rank-bm25 and other parameters would need. With
+    ``directory`` (a fresh temporary build directory, see :func:`retrieval.index.persist.
+    build_directory`), scratch data and the index's arrays are written there and the result is
+    memory-mapped from it: the build's memory stays bounded whatever the corpus size.
     """
-    builder = PostingsBuilder()
-    pks: list[int] = []
+    pks: list[NDArray[np.int64]] = []
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     parallel = (
         n_workers > 1
@@ -223,36 +331,34 @@ def build_postings(
         and "fork" in mp.get_all_start_methods()
     )
     chunks = _chunks(rows, pks)
+    started = time.perf_counter()
+    with PostingsBuilder(directory, params=scoring, keep_tf=keep_tf) as builder:
 
-    def add(chunk: Chunk) -> None:
-        builder.add_chunk(*chunk)
-        if progress:
-            progress(builder.n_docs)
+        def add(chunk: TokenizedChunk) -> None:
+            builder.add_chunk(chunk)
+            if progress:
+                progress(builder.n_docs)
 
-    if parallel:
-        workers_ = _Workers(n_workers, tokenizer, title_weight)
-        try:
-            # Worker i gets chunks i, i + n, ...; each has at most one chunk at a time, so
-            # neither side ever blocks writing to the other while it is writing too.
-            busy = 0
+        if parallel:
+            workers_ = _Workers(n_workers, tokenizer, title_weight)
+            try:
+                _feed(workers_, chunks, add)
+            except BaseException:
+                workers_.kill()
+                raise
+            workers_.close()
+        else:
+            state = _Tokenizing(tokenizer)
             for texts in chunks:
-                worker = busy % n_workers
-                if busy >= n_workers:
-                    chunk = workers_.receive(worker)
-                    workers_.send(worker, texts)
-                    add(chunk)
-                else:
-                    workers_.send(worker, texts)
-                busy += 1
-            for n in range(max(0, busy - n_workers), busy):
-                add(workers_.receive(n % n_workers))
-        except BaseException:
-            workers_.kill()
-            raise
-        workers_.close()
-    else:
-        for texts in chunks:
-            add(_tokenize_chunk(texts, tokenizer, title_weight))
-    postings = builder.finish()
-    log.debug("built postings: %d docs, %d terms", postings.n_docs, len(postings.vocab))
-    return postings, np.asarray(pks, dtype=np.int64)
+                add(state.chunk(texts, title_weight))
+        tokenized = time.perf_counter()
+        postings = builder.finish()
+    log.debug(
+        "built postings: %d docs, %d terms; tokenized in %.1fs, laid out in %.1fs",
+        postings.n_docs,
+        len(postings.vocab),
+        tokenized - started,
+        time.perf_counter() - tokenized,
+    )
+    doc_pks = np.concatenate(pks) if pks else np.zeros(0, dtype=np.int64)
+    return postings, doc_pks

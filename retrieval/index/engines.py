@@ -9,7 +9,7 @@ the same postings and the same scoring functions, so their scores agree to float
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -17,7 +17,11 @@ from numpy.typing import NDArray
 from rank_bm25 import BM25Okapi
 
 from retrieval.index.postings import Postings
+from retrieval.index.pruning import MaxScore, contributions, plan, rank_candidates
 from retrieval.index.scoring import BM25Params
+
+# Below this many documents a query adds up everything: a bounded pass costs more than it saves.
+_PRUNE_MIN_DOCS = 4096
 
 
 class Engine(Protocol):
@@ -34,20 +38,10 @@ class Engine(Protocol):
         ...
 
 
-def rank_candidates(
-    scores: NDArray[np.floating], candidates: NDArray[np.intp], k: int, *, positive: bool = True
-) -> list[tuple[int, float]]:
-    """Order candidates by score (desc), then position (asc) so ties are deterministic."""
-    values = scores[candidates]
-    if candidates.shape[0] > k:
-        part = np.argpartition(-values, k - 1)[:k]
-        candidates, values = candidates[part], values[part]
-    order = np.lexsort((candidates, -values.astype(np.float64)))
-    return [(int(candidates[i]), float(values[i])) for i in order if values[i] > 0 or not positive]
-
-
 class SparseEngine:
-    """Term-major precomputed BM25 contributions; a query touches only its terms' postings."""
+    """Term-major precomputed BM25 contributions; a query touches only its terms' postings, and
+    with per-term bounds (``term_max``) skips those that cannot change the top k
+    (:mod:`retrieval.index.pruning`)."""
 
     name = "sparse"
 
@@ -57,14 +51,20 @@ class SparseEngine:
         docs: NDArray[np.int32],
         scores: NDArray[np.float32],
         n_docs: int,
+        term_max: NDArray[np.float32] | None = None,
     ) -> None:
         self.indptr = indptr
         self.docs = docs
         self.scores = scores
         self.n_docs = n_docs
+        self.term_max = term_max
         self._local = threading.local()
 
-    def _accumulate(self, term_ids: Sequence[int]) -> NDArray[np.float32]:
+    def _accumulate(
+        self, term_ids: Sequence[int], weights: Mapping[int, float] | None = None
+    ) -> NDArray[np.float32]:
+        """Every posting of every term added up, in the canonical order of
+        :func:`~retrieval.index.pruning.plan` (so pruned scores are bit-identical)."""
         acc: NDArray[np.float32] | None = getattr(self._local, "acc", None)
         if acc is None or acc.shape[0] != self.n_docs:
             acc = np.zeros(self.n_docs, dtype=np.float32)
@@ -72,41 +72,64 @@ class SparseEngine:
         else:
             acc.fill(0.0)
         indptr, docs, scores = self.indptr, self.docs, self.scores
-        for term in term_ids:
+        p = plan(term_ids, self.term_max, weights)
+        for term, factor in zip(p.terms.tolist(), p.factors, strict=True):
             start, stop = int(indptr[term]), int(indptr[term + 1])
-            acc[docs[start:stop]] += scores[start:stop]
+            acc[docs[start:stop]] += contributions(scores[start:stop], factor)
         return acc
 
-    def score_all(self, term_ids: Sequence[int], terms: Sequence[str]) -> NDArray[np.floating]:
-        return self._accumulate(term_ids).copy()
+    def score_all(
+        self,
+        term_ids: Sequence[int],
+        terms: Sequence[str],
+        *,
+        weights: Mapping[int, float] | None = None,
+    ) -> NDArray[np.floating]:
+        return self._accumulate(term_ids, weights).copy()
+
+    def _pruner(self) -> MaxScore | None:
+        if self.term_max is None:
+            return None
+        pruner: MaxScore | None = getattr(self._local, "pruner", None)
+        if pruner is None:
+            pruner = MaxScore(self.indptr, self.docs, self.scores, self.term_max, self.n_docs)
+            self._local.pruner = pruner
+        return pruner
 
     def top_k(
-        self, term_ids: Sequence[int], terms: Sequence[str], k: int
+        self,
+        term_ids: Sequence[int],
+        terms: Sequence[str],
+        k: int,
+        *,
+        weights: Mapping[int, float] | None = None,
+        alive: NDArray[np.bool_] | None = None,
     ) -> list[tuple[int, float]]:
         if not term_ids or k <= 0 or self.n_docs == 0:
             return []
-        acc = self._accumulate(term_ids)
-        if self.n_docs <= 8 * k or self.n_docs <= 4096:
-            return rank_candidates(acc, np.flatnonzero(acc > 0), k)
-        # Exact top-k without sorting a million scores: any k scored documents give a lower
-        # bound for the k-th best score. Take them from the rarest terms' postings (likely good
-        # documents), then keep only documents scoring at least that bound.
-        seeds: list[NDArray[np.int32]] = []
-        found = 0
-        for term in sorted(set(term_ids), key=lambda t: self.indptr[t + 1] - self.indptr[t]):
-            start, stop = int(self.indptr[term]), int(self.indptr[term + 1])
-            seeds.append(self.docs[start:stop])
-            found += stop - start
-            if found >= 4 * k:
-                break
-        seed = np.unique(np.concatenate(seeds)) if seeds else np.zeros(0, dtype=np.int32)
-        if seed.shape[0] < k:
-            return rank_candidates(acc, np.flatnonzero(acc > 0), k)
-        seed_scores = acc[seed]
-        bound = float(np.partition(seed_scores, seed_scores.shape[0] - k)[seed_scores.shape[0] - k])
-        if bound <= 0:
-            return rank_candidates(acc, np.flatnonzero(acc > 0), k)
-        return rank_candidates(acc, np.flatnonzero(acc >= bound), k)
+        pruner = self._pruner() if self.n_docs > _PRUNE_MIN_DOCS else None
+        if pruner is not None and all(
+            pruner.term_max[t] >= 0 and (weights or {}).get(int(t), 1.0) >= 0 for t in term_ids
+        ):
+            return pruner.top_k(term_ids, k, weights=weights, alive=alive)
+        return self.exhaustive_top_k(term_ids, k, weights=weights, alive=alive)
+
+    def exhaustive_top_k(
+        self,
+        term_ids: Sequence[int],
+        k: int,
+        *,
+        weights: Mapping[int, float] | None = None,
+        alive: NDArray[np.bool_] | None = None,
+    ) -> list[tuple[int, float]]:
+        """Every posting of every term added up, then the exact top k (the reference that
+        pruning is checked against, and the path for negative contributions)."""
+        if not term_ids or k <= 0 or self.n_docs == 0:
+            return []
+        acc = self._accumulate(term_ids, weights)
+        if alive is not None:
+            acc[~alive] = 0.0
+        return rank_candidates(acc, np.flatnonzero(acc > 0), k)
 
 
 class _IdfOkapi(BM25Okapi):

@@ -19,7 +19,10 @@ once, so three lock files (``fcntl.flock``, released by the kernel when a proces
   busy wait, where it does not.
 
 A temporary build directory is named ``.tmp-<pid>-<random>`` and removed only once its process
-is gone (or it is an hour old); a build directory only once ``CURRENT`` names another one.
+is gone (or it is an hour old); a build directory only once ``CURRENT`` names another one. A
+large build writes its arrays straight into one (:func:`build_directory`), which
+:func:`save_index` then completes and renames: nothing is copied, and an interrupted build leaves
+nothing behind (its directory is removed, or, after a ``kill -9``, by the next save).
 """
 
 from __future__ import annotations
@@ -44,17 +47,19 @@ import numpy as np
 
 from config.settings import default
 from retrieval.index.bm25 import BM25Index, EngineChoice, IndexMeta
-from retrieval.index.postings import Postings
+from retrieval.index.postings import NoTermFrequencies, Postings
 from retrieval.index.scoring import BM25Params
 from retrieval.index.vocab import FlatVocab
 
 log = logging.getLogger(__name__)
 
 # 2: the vocabulary is flat arrays (``vocab-*.npy``, see :mod:`retrieval.index.vocab`), not
-# ``vocab.json``, and document frequencies and IDF are saved (``df``, ``idf``). A build of
-# another format is not loaded: it is rebuilt.
-FORMAT_VERSION = 2
-_ARRAYS = ("indptr", "docs", "tf", "doc_len", "doc_pks", "scores", "df", "idf")
+# ``vocab.json``, and document frequencies and IDF are saved (``df``, ``idf``).
+# 3: term hashes are the first half of a 128-bit BLAKE2b digest; ``tf`` only where rank-bm25 may
+# serve the index (the manifest's ``tf`` says), each term's largest contribution (``term_max``).
+# A build of another format is not loaded: it is rebuilt.
+FORMAT_VERSION = 3
+_ARRAYS = ("indptr", "docs", "doc_len", "doc_pks", "scores", "df", "idf", "term_max")
 _VOCAB_ARRAYS = ("blob", "offsets", "hashes", "ids")
 BUILD_LOCK = ".build.lock"
 READERS_LOCK = ".readers.lock"
@@ -220,32 +225,68 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_index(index: BM25Index, root: Path) -> Path:
-    """Write ``index`` under ``root`` and make it current; returns the build directory.
-
-    Safe beside other processes saving the same collection: each writes its own temp directory,
-    and the swap of ``CURRENT`` and the cleanup happen under :func:`build_lock` (re-entered if
-    the caller already holds it, as :class:`IndexServer` does for the whole build). The last
-    save wins."""
+def _new_tmp(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
     tmp.mkdir()
+    return tmp
+
+
+@contextlib.contextmanager
+def build_directory(root: Path) -> Iterator[Path]:
+    """A new temporary build directory under ``root`` for a build to write its arrays into
+    (see :func:`retrieval.index.build.build_postings`), then to pass to :func:`save_index`,
+    which completes and renames it. Removed if the block raises or does not save it."""
+    tmp = _new_tmp(root)
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _written_there(array: Any, path: Path) -> bool:
+    """Whether ``array`` is the whole of the ``.npy`` file ``path``, memory-mapped (a build
+    wrote it into the directory being saved: nothing to copy)."""
+    filename = getattr(array, "filename", None)
+    if not isinstance(array, np.memmap) or filename is None:
+        return False
+    try:
+        return os.path.samefile(filename, path)
+    except OSError:
+        return False
+
+
+def save_index(index: BM25Index, root: Path, *, directory: Path | None = None) -> Path:
+    """Write ``index`` under ``root`` and make it current; returns the build directory.
+
+    ``directory``, from :func:`build_directory`, is where the index was built: its arrays
+    already there are kept as they are. Safe beside other processes saving the same
+    collection: each writes its own temp directory, and the swap of ``CURRENT`` and the cleanup
+    happen under :func:`build_lock` (re-entered if the caller already holds it, as
+    :class:`IndexServer` does for the whole build). The last save wins."""
+    tmp = directory if directory is not None else _new_tmp(root)
     try:
         postings = index.postings
-        arrays = {
+        arrays: dict[str, Any] = {
             "indptr": postings.indptr,
             "docs": postings.docs,
-            "tf": postings.tf,
             "doc_len": postings.doc_len,
             "doc_pks": index.doc_pks,
             "scores": index.contributions,
             "df": np.asarray(index.df_values, dtype=np.int64),
             "idf": np.asarray(index.idf_values, dtype=np.float64),
+            "term_max": np.asarray(index.term_max, dtype=np.float32),
         }
+        if postings.has_tf:
+            arrays["tf"] = postings.tf
         vocab = FlatVocab.of(postings.vocab, postings.terms())
         arrays.update({f"vocab-{name}": array for name, array in vocab.arrays().items()})
         for name, array in arrays.items():
-            with open(tmp / f"{name}.npy", "wb") as fh:
+            path = tmp / f"{name}.npy"
+            if _written_there(array, path):
+                continue
+            with open(path, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(array))
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -258,6 +299,7 @@ def save_index(index: BM25Index, root: Path) -> Path:
             "params": index.params.as_dict(),
             "n_docs": postings.n_docs,
             "n_terms": len(vocab),
+            "tf": postings.has_tf,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         with build_lock(root):
@@ -355,7 +397,8 @@ def load_index(
 ) -> BM25Index | None:
     """The saved index if it matches the store generation, params and tokenizer; else None.
     With ``stale_ok``, one saved at another generation too (its ``meta.generation`` says which):
-    what a reader answers from while someone else builds the current one."""
+    what a reader answers from while someone else builds the current one. One saved without
+    term frequencies is not loaded where rank-bm25 would serve it (it is rebuilt)."""
     if not (root / "CURRENT").exists():
         return None
     with _readers(root):
@@ -369,8 +412,15 @@ def load_index(
             or manifest.get("tokenizer") != tokenizer_signature
         ):
             return None
+        has_tf = manifest.get("tf") is True
+        okapi = engine == "okapi" or (
+            engine == "auto" and int(manifest.get("n_docs", 0)) < sparse_threshold
+        )
+        if okapi and not has_tf:
+            return None
         try:
-            arrays = {name: np.load(build / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
+            names = (*_ARRAYS, "tf") if has_tf else _ARRAYS
+            arrays = {name: np.load(build / f"{name}.npy", mmap_mode="r") for name in names}
             vocab = FlatVocab(
                 **{
                     name: np.load(build / f"vocab-{name}.npy", mmap_mode="r")
@@ -378,7 +428,7 @@ def load_index(
                 }
             )
             n_terms = len(vocab)
-            if arrays["df"].shape != (n_terms,) or arrays["idf"].shape != (n_terms,):
+            if any(arrays[name].shape != (n_terms,) for name in ("df", "idf", "term_max")):
                 raise ValueError("term statistics do not match the vocabulary")
         except (OSError, ValueError) as exc:
             log.warning("saved index at %s is unreadable (%s); rebuilding", build, exc)
@@ -387,7 +437,7 @@ def load_index(
         vocab=vocab,
         indptr=arrays["indptr"],
         docs=arrays["docs"],
-        tf=arrays["tf"],
+        tf=arrays["tf"] if has_tf else NoTermFrequencies(int(arrays["docs"].shape[0])),
         doc_len=arrays["doc_len"],
     )
     meta = IndexMeta(
@@ -406,4 +456,5 @@ def load_index(
         scores=arrays["scores"],
         df=arrays["df"],
         idf=arrays["idf"],
+        term_max=arrays["term_max"],
     )

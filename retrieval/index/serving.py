@@ -28,16 +28,28 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from config import default
 from retrieval.index.bm25 import BM25Index, IndexMeta
 from retrieval.index.build import build_postings
-from retrieval.index.persist import build_lock, index_root, load_index, save_index
+from retrieval.index.delta import make_delta, supports_delta
+from retrieval.index.persist import (
+    build_directory,
+    build_lock,
+    index_root,
+    load_index,
+    save_index,
+)
 from retrieval.index.scoring import BM25Params
 from retrieval.store import PaperStore
 from retrieval.tokenize import Tokenizer
 
 log = logging.getLogger(__name__)
 
+# A delta is built for at most this many times ``merge_at`` changed papers (beyond, a full build
+# costs less than the delta would).
+DELTA_LIMIT = 4
 GENERATION_TTL = 1.0  # seconds a served index is trusted before the store's generation is read
 
 
@@ -77,6 +89,7 @@ class IndexServer:
         *,
         engine: str = default("engine"),
         sparse_threshold: int = default("sparse_threshold"),
+        merge_at: int = default("index_merge_at"),
         persist: bool = True,
         background: bool = True,
     ) -> None:
@@ -85,6 +98,8 @@ class IndexServer:
         self.params = params
         self.engine = engine
         self.sparse_threshold = sparse_threshold
+        # Papers changed since a full build served from a delta beside it (more: rebuilt whole).
+        self.merge_at = merge_at
         self.persist = persist
         # A served index found stale is refreshed in a background thread (the bot), or on the
         # next query in the calling thread (a command that is about to exit: no thread to leave
@@ -146,17 +161,22 @@ class IndexServer:
         """The index at ``generation`` if it can be had without waiting for another process,
         else the best one there is (see the module docstring). Called holding :meth:`lock`."""
         if not self.persist:
-            return self.rebuild(name, generation=generation)
+            live = self._with_delta(name, generation, previous)
+            return live if live is not None else self.rebuild(name, generation=generation)
         saved = self._load(name, generation)
         if saved is not None:
             return saved
+        base = previous or self._load(name, generation, stale_ok=True)
+        live = self._with_delta(name, generation, base)
+        if live is not None:
+            return live
         lock = build_lock(self.root(name))
         if lock.acquire(blocking=False):
             try:
                 return self._load_or_build(name)
             finally:
                 lock.release()
-        previous = previous or self._load(name, generation, stale_ok=True)
+        previous = base
         if previous is not None:
             self._tell_behind(name, previous, generation)
             return previous
@@ -192,11 +212,26 @@ class IndexServer:
 
         def work() -> None:
             try:
-                # Waits for another process's build, then loads it (or builds if it failed).
+                # The papers changed since the served index's full build, indexed beside it:
+                # searchable in well under a second, without waiting for anyone.
+                served = self._served.get(name)
+                generation = self.store.generation(name)
+                if served is not None and served.index.meta.generation != generation:
+                    live = self._with_delta(name, generation, served.index)
+                    if live is not None:
+                        with self.lock(name):
+                            self._served[name] = _Served(live, time.monotonic())
+                        if not self._should_merge(live):
+                            return
+                # Then (or instead) a full build: waits for another process's build, then
+                # loads it (or builds if it failed).
                 with self.building(name), self.lock(name):
                     served = self._served.get(name)
-                    if served is None or served.index.meta.generation != self.store.generation(
-                        name
+                    current = self.store.generation(name)
+                    if (
+                        served is None
+                        or served.index.meta.generation != current
+                        or self._should_merge(served.index)
                     ):
                         index = self._load_or_build(name)
                         self._served[name] = _Served(index, time.monotonic())
@@ -207,6 +242,64 @@ class IndexServer:
                     self._refreshing.discard(name)
 
         threading.Thread(target=work, name=f"reindex-{name}", daemon=True).start()
+
+    def _should_merge(self, index: BM25Index) -> bool:
+        """Whether a served delta has grown past ``merge_at`` papers (then a full build)."""
+        return index.delta is not None and index.delta.changed > self.merge_at
+
+    def _with_delta(self, name: str, generation: int, base: BM25Index | None) -> BM25Index | None:
+        """``base``'s main index with the papers changed since its full build indexed beside
+        it (:mod:`retrieval.index.delta`), labelled ``generation``; None when the store cannot
+        say what changed, the change is too large for a delta, or ``base`` takes none."""
+        if base is None or self.merge_at <= 0:
+            return None
+        main = base.main
+        if not supports_delta(main):
+            return None
+        changed = self.store.changes_since(name, main.meta.generation)
+        if changed is None or len(changed) > DELTA_LIMIT * max(self.merge_at, 1):
+            return None
+        if not self.background and len(changed) > self.merge_at:
+            return None  # a command about to exit: the full build now is the merge
+        started = time.perf_counter()
+        postings, pks = build_postings(
+            self.store.iter_texts_by_pks(name, changed),
+            self.tokenizer,
+            title_weight=self.params.title_weight,
+        )
+        delta = make_delta(main, postings, pks, np.asarray(changed, dtype=np.int64))
+        meta = IndexMeta(name, generation, datetime.now(UTC), self.tokenizer.signature)
+        live = main.with_delta(delta, meta)
+        log.info(
+            "collection %r: %d changed papers indexed beside the index of generation %d in %.2fs",
+            name,
+            len(changed),
+            main.meta.generation,
+            time.perf_counter() - started,
+        )
+        return live
+
+    def update(self, name: str) -> BM25Index | None:
+        """After a write (holding the build lock): the collection's index made current without
+        a full build if possible: the saved one if it already is (another process built it), or
+        the served or saved one with a delta of the changes beside it. None when only a full
+        build will do (the caller rebuilds)."""
+        with self.lock(name):
+            generation = self.store.generation(name)
+            if self.persist:
+                loaded = self._load(name, generation)
+                if loaded is not None:
+                    self._served[name] = _Served(loaded, time.monotonic())
+                    return loaded
+            served = self._served.get(name)
+            base = served.index if served is not None else None
+            if base is None and self.persist:
+                base = self._load(name, generation, stale_ok=True)
+            live = self._with_delta(name, generation, base)
+            if live is None or self._should_merge(live):
+                return None
+            self._served[name] = _Served(live, time.monotonic())
+            return live
 
     def extra(self, name: str, base: BM25Index) -> BM25Index | None:
         """The index of a collection searched beside ``base``; None when it is empty."""
@@ -272,24 +365,41 @@ class IndexServer:
         with self.building(name):
             if generation is None:
                 generation = self.store.generation(name)
-            index = self._build(name, generation, progress)
             if self.persist:
-                save_index(index, self.root(name))
+                # Built straight into the directory that becomes the saved index.
+                with build_directory(self.root(name)) as directory:
+                    index = self._build(name, generation, progress, directory)
+                    save_index(index, self.root(name), directory=directory)
+            else:
+                index = self._build(name, generation, progress)
             self._served[name] = _Served(index, time.monotonic())
             return index
 
     def _build(
-        self, name: str, generation: int, progress: Callable[[int], None] | None = None
+        self,
+        name: str,
+        generation: int,
+        progress: Callable[[int], None] | None = None,
+        directory: Path | None = None,
     ) -> BM25Index:
         """An index of the collection as the store holds it now, labelled ``generation`` (read
         before the texts, so a change made meanwhile makes it look older, never newer)."""
         started = time.perf_counter()
+        expected = self.store.count(name)
+        # Term frequencies only where rank-bm25 may serve the index (here or in a process with
+        # the default threshold): the sparse engine needs only the contributions.
+        keep_tf = self.engine == "okapi" or expected < max(
+            self.sparse_threshold, default("sparse_threshold")
+        )
         postings, pks = build_postings(
             self.store.iter_texts(name),
             self.tokenizer,
             title_weight=self.params.title_weight,
-            expected_docs=self.store.count(name),
+            expected_docs=expected,
             progress=progress,
+            scoring=self.params,
+            keep_tf=keep_tf,
+            directory=directory,
         )
         meta = IndexMeta(name, generation, datetime.now(UTC), self.tokenizer.signature)
         index = BM25Index(
@@ -299,6 +409,7 @@ class IndexServer:
             meta,
             engine=self.engine,  # type: ignore[arg-type]
             sparse_threshold=self.sparse_threshold,
+            term_max=postings.built.term_max if postings.built is not None else None,
         )
         log.info(
             "indexed collection %r: %d papers in %.2fs (%s engine)",

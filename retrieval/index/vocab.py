@@ -13,6 +13,11 @@ page-ins and nothing per term:
 A lookup hashes the term, finds its hash with a binary search (``np.searchsorted``) and checks
 the stored bytes of each term with that hash, so a hash collision costs a comparison, never a
 wrong id.
+
+The hash is the first half of a 128-bit BLAKE2b digest (:func:`term_digests`); the index builder
+numbers terms in the order of the whole digest, so a built vocabulary's ``hashes`` are sorted by
+construction and its ``ids`` are the identity (two terms sharing the first half still get two
+ids, told apart by the second half).
 """
 
 from __future__ import annotations
@@ -33,8 +38,17 @@ def term_bytes(term: str) -> bytes:
 
 
 def term_hash(data: bytes) -> int:
-    """The 64-bit hash terms are found by (stable across processes and versions)."""
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+    """The 64-bit hash terms are found by (stable across processes and versions): the first
+    half of :func:`term_digests`."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest()[:8], "little")
+
+
+def term_digests(encoded: Sequence[bytes]) -> NDArray[np.uint64]:
+    """128-bit digests of terms' UTF-8 bytes as ``(n, 2)`` uint64: column 0 is
+    :func:`term_hash`, column 1 tells apart terms whose column 0 is equal."""
+    blake2b = hashlib.blake2b
+    joined = b"".join([blake2b(data, digest_size=16).digest() for data in encoded])
+    return np.frombuffer(joined, dtype="<u8").astype(np.uint64).reshape(len(encoded), 2)
 
 
 class FlatVocab(Mapping[str, int]):
