@@ -727,6 +727,20 @@ def _delta(
         time.sleep(0.01)
     tail_s = float(opts.get("delta_tail", 5.0))
     time.sleep(tail_s)
+    merge: dict[str, Any] = {}
+    if opts.get("merge") and found_at is not None:
+        # The merge: a full build folding the delta in, in the server's background thread,
+        # while the querier goes on (as the bot does past PAPERBOT_INDEX_MERGE_AT changes).
+        log(f"{label} delta: merging (a full build in the background)")
+        t_merge = time.perf_counter()
+        server.merge(COLLECTION)
+        while server.index(COLLECTION).delta is not None:
+            if time.perf_counter() - t_merge > timeout:
+                break
+            time.sleep(0.05)
+        merged_at = time.perf_counter()
+        time.sleep(2.0)
+        merge = {"t0": t_merge, "t1": merged_at}
     querier.stop.set()
     querier.join()
     if querier.error is not None:
@@ -737,6 +751,15 @@ def _delta(
     during = [d for s, d in samples if t_upsert <= s < end]
     after = [d for s, d in samples if s >= end]
     p95_before = summary(before).get("p95_ms", 0.0)
+    if merge:
+        in_merge = [d for s, d in samples if merge["t0"] <= s < merge["t1"]]
+        merge = {
+            "merge_s": round(merge["t1"] - merge["t0"], 1),
+            "merged": server.index(COLLECTION).delta is None,
+            "queries_during_merge": summary(in_merge),
+            "during_merge_over_2x_p95_before": sum(d * 1e3 > 2 * p95_before for d in in_merge),
+        }
+        log(f"{label} delta: merged in {merge['merge_s']} s")
     result = {
         "new_papers": n_new,
         "copy_s": round(copy_s, 1),
@@ -752,6 +775,7 @@ def _delta(
         "queries_after": summary(after),
         "during_over_2x_p95_before": sum(d * 1e3 > 2 * p95_before for d in during),
         "final_docs": server.index(COLLECTION).n_docs,
+        **({"merge": merge} if merge else {}),
         "maxrss_mb": maxrss_mb(),
     }
     if found_at is None:
@@ -957,6 +981,17 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
             before = _fmt_ms(d["queries_before"].get("p95_ms"))
             during = _fmt_ms(d["queries_during"].get("p95_ms"))
             return f"{'never' if s is None else f'{s:.1f} s'}; p95 {before} -> {during} ms"
+        if what == "merge":
+            m = None if bm25s else (row.get("delta") or {}).get("merge")
+            if not m:
+                return "—"
+            d = row["delta"]
+            q = m["queries_during_merge"]
+            return (
+                f"{m['merge_s']:.0f} s; p95 {_fmt_ms(d['queries_before'].get('p95_ms'))} ->"
+                f" {_fmt_ms(q.get('p95_ms'))} ms, max {_fmt_ms(q.get('max_ms'))} ms,"
+                f" {m['during_merge_over_2x_p95_before']} of {q.get('n', 0)} over 2x p95"
+            )
         return "—"
 
     lines = [
@@ -979,6 +1014,7 @@ def table(rows: dict[str, dict[str, Any]]) -> str:
         ("pruning", "same queries: `search` vs exhaustive (`score_all` + top-k), median / p95"),
         ("ingest", "store ingest (once), store size"),
         ("delta", "delta: searchable after; query p95 before -> during"),
+        ("merge", "merge (full build beside queries): time; query p95 before -> during"),
     ]
     for key, name in labels:
         cells = [cell(row, bm25s, key) for _, row, bm25s in columns]
@@ -996,6 +1032,9 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="also the real 100k arXiv CS corpus")
     parser.add_argument("--bm25s-at", help="also run bm25s at this size (e.g. 1m)")
     parser.add_argument("--delta", type=int, default=0, help="add this many papers (e.g. 1000)")
+    parser.add_argument(
+        "--merge", action="store_true", help="after the delta, time a merge (full build) too"
+    )
     parser.add_argument("--queries", type=int, default=1000, help="synthetic queries")
     parser.add_argument("--exact", type=int, default=500, help="queries checked for exactness")
     parser.add_argument("--loads", type=int, default=5, help="fresh processes timing a reload")
@@ -1028,6 +1067,7 @@ def main() -> None:
         "exact": args.exact,
         "delta": args.delta,
         "keep_delta_copy": args.keep_delta_copy,
+        "merge": args.merge,
     }
     corpora = [(size_label(parse_size(s)), parse_size(s)) for s in args.sizes.split(",") if s]
     if args.real:

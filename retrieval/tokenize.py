@@ -104,6 +104,7 @@ class Tokenizer:
     ) -> None:
         self.stopwords = frozenset(stopwords or ())
         self.query_stopwords = frozenset(query_stopwords) | self.stopwords
+        self._stemmer_spec = stemmer
         self._stem = _make_stemmer(stemmer)
         stem_name = stemmer if isinstance(stemmer, str) or stemmer is None else repr(stemmer)
         digest = hashlib.sha1(
@@ -112,6 +113,20 @@ class Tokenizer:
         self.signature = f"v{TOKENIZER_VERSION}-{stem_name}-{digest}"
         self._doc_cache: dict[str, tuple[str, ...]] = {}
         self._query_cache: dict[str, tuple[str, ...]] = {}
+
+    def __reduce__(self) -> tuple[type[Tokenizer], tuple[object, ...]]:
+        """Sent to another process as its settings (the Snowball stemmer itself cannot be
+        pickled): what a merge process needs to build an index with this signature."""
+        if not (self._stemmer_spec is None or isinstance(self._stemmer_spec, str)):
+            raise TypeError("a tokenizer with a custom stemmer cannot go to another process")
+        return (
+            Tokenizer,
+            (
+                sorted(self.stopwords),
+                self._stemmer_spec,
+                sorted(self.query_stopwords - self.stopwords),
+            ),
+        )
 
     # -- public API ------------------------------------------------------------------------------
     def terms(self, text: str) -> list[str]:

@@ -139,7 +139,7 @@ def _tokenize_chunk(
     return _Tokenizing(tokenizer).chunk(texts, title_weight)
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this worker when its parent dies (a ``kill -9``'d build must not
     leave workers behind, holding memory and an inherited lock file)."""
     if sys.platform.startswith("linux"):
@@ -162,7 +162,7 @@ def _worker(
     # fork so that none arrives before this line.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    _die_with_parent(parent)
+    die_with_parent(parent)
     # Nothing here makes reference cycles, and the cyclic collector would otherwise walk the
     # millions of cached strings and tuples again and again.
     gc.freeze()

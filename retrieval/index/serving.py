@@ -21,6 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing as mp
+import os
+import pickle
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +36,7 @@ import numpy as np
 
 from config import default
 from retrieval.index.bm25 import BM25Index, IndexMeta
-from retrieval.index.build import build_postings
+from retrieval.index.build import build_postings, die_with_parent
 from retrieval.index.delta import make_delta, supports_delta
 from retrieval.index.persist import (
     build_directory,
@@ -47,6 +51,8 @@ from retrieval.tokenize import Tokenizer
 
 log = logging.getLogger(__name__)
 
+# From this many papers a merge (full build) in the bot runs in a child process.
+MERGE_IN_CHILD_MIN = 50_000
 # A delta is built for at most this many times ``merge_at`` changed papers (beyond, a full build
 # costs less than the delta would).
 DELTA_LIMIT = 4
@@ -204,7 +210,70 @@ class IndexServer:
                 behind.papers_behind,
             )
 
-    def _refresh_in_background(self, name: str) -> None:
+    def _full_build_due(self, name: str, merge: bool) -> bool:
+        served = self._served.get(name)
+        return (
+            served is None
+            or served.index.meta.generation != self.store.generation(name)
+            or self._should_merge(served.index)
+            or (merge and served.index.delta is not None)
+        )
+
+    def _merged(self, name: str) -> BM25Index | None:
+        """In a background thread, not holding the build lock: a large collection rebuilt and
+        saved by a child process at low priority, then loaded (memory-mapped). A build in this
+        process's thread would hold the interpreter lock for much of a minute, and every query
+        would wait for it. The child is a fresh interpreter (``spawn``), not a fork: a fork of
+        a threaded process could inherit a lock some other thread held (SQLite's, logging's)
+        and hang. None when indexes are not saved, the collection is small, or the child
+        failed (the caller then builds here)."""
+        if not self.persist or self.store.count(name) < MERGE_IN_CHILD_MIN:
+            return None
+        generation = self.store.generation(name)
+        saved = self._load(name, generation)
+        if saved is not None:
+            return saved
+        try:
+            pickle.dumps(self.tokenizer)
+        except (TypeError, pickle.PicklingError):
+            return None
+        ctx = mp.get_context("spawn")
+        child = ctx.Process(
+            target=_build_in_child,
+            args=(
+                self.store.path,
+                name,
+                self.tokenizer,
+                self.params,
+                self.engine,
+                self.sparse_threshold,
+                os.getpid(),
+            ),
+            name=f"merge-{name}",
+            daemon=True,
+        )
+        started = time.perf_counter()
+        # Ctrl-C is the parent's to handle: the child starts with SIGINT blocked, then ignores it.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            child.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        child.join()
+        if child.exitcode != 0:
+            log.warning("the merge of %r failed in its process (exit %s)", name, child.exitcode)
+            return None
+        loaded = self._load(name, generation, stale_ok=True)
+        if loaded is not None:
+            log.info("merged collection %r in %.1fs", name, time.perf_counter() - started)
+        return loaded
+
+    def merge(self, name: str) -> None:
+        """Fold the served delta of a collection into a new full build, in the background (the
+        served index answers meanwhile); what happens by itself past ``merge_at`` changes."""
+        self._refresh_in_background(name, merge=True)
+
+    def _refresh_in_background(self, name: str, *, merge: bool = False) -> None:
         with self._locks_guard:
             if name in self._refreshing:
                 return
@@ -216,23 +285,24 @@ class IndexServer:
                 # searchable in well under a second, without waiting for anyone.
                 served = self._served.get(name)
                 generation = self.store.generation(name)
-                if served is not None and served.index.meta.generation != generation:
+                if not merge and served is not None and served.index.meta.generation != generation:
                     live = self._with_delta(name, generation, served.index)
                     if live is not None:
                         with self.lock(name):
                             self._served[name] = _Served(live, time.monotonic())
                         if not self._should_merge(live):
                             return
-                # Then (or instead) a full build: waits for another process's build, then
-                # loads it (or builds if it failed).
+                # Then (or instead) a full build: in a child process for a large collection
+                # (which waits for any other process's build, under the build lock, then
+                # builds and saves; loaded here), else here.
+                if self._full_build_due(name, merge):
+                    merged = self._merged(name)
+                    if merged is not None:
+                        with self.lock(name):
+                            self._served[name] = _Served(merged, time.monotonic())
+                        return
                 with self.building(name), self.lock(name):
-                    served = self._served.get(name)
-                    current = self.store.generation(name)
-                    if (
-                        served is None
-                        or served.index.meta.generation != current
-                        or self._should_merge(served.index)
-                    ):
+                    if self._full_build_due(name, merge):
                         index = self._load_or_build(name)
                         self._served[name] = _Served(index, time.monotonic())
             except Exception:
@@ -419,3 +489,38 @@ class IndexServer:
             index.engine.name,
         )
         return index
+
+
+def _build_in_child(
+    store_path: Path,
+    name: str,
+    tokenizer: Tokenizer,
+    params: BM25Params,
+    engine: str,
+    sparse_threshold: int,
+    parent: int,
+) -> None:
+    """A merge process: builds and saves the collection's index under its build lock (after
+    any other process's build) at low priority, so the parent's queries keep the cores they
+    need; it dies with its parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    die_with_parent(parent)
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    store = PaperStore(store_path)
+    try:
+        server = IndexServer(
+            store,
+            tokenizer,
+            params,
+            engine=engine,
+            sparse_threshold=sparse_threshold,
+            persist=True,
+            background=False,
+        )
+        with server.building(name):
+            if server._load(name, store.generation(name)) is None:
+                server.rebuild(name)
+    finally:
+        store.close()

@@ -136,3 +136,29 @@ def test_a_store_without_a_change_log_rebuilds(db: Path, monkeypatch: pytest.Mon
     index = library.index()
     assert index.delta is None and index.n_docs == 3001
     assert np.asarray(index.doc_pks).shape == (3001,)
+
+
+def test_merge_runs_in_a_child_process_while_the_delta_answers(
+    db: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(serving, "MERGE_IN_CHILD_MIN", 0)  # large collections only, normally
+    bot = _library(db)
+    bot.index()
+    saved = _saved_build(db)
+    bot.add_papers([NEW])
+    live = bot.index()
+    assert live.delta is not None
+    terms = bot.tokenizer.query_terms("Zr3Ti cryogenic strain hardening")
+    expected = live.search(terms, 10)
+    caplog.set_level("INFO", logger="retrieval.index.serving")
+    bot.indexes.merge("default")
+    deadline = time.monotonic() + 120
+    while bot.index().delta is not None and time.monotonic() < deadline:
+        assert bot.search("Zr3Ti cryogenic", k=1)[0].id == "new-zr3ti"  # answered meanwhile
+        time.sleep(0.05)
+    merged = bot.index()
+    assert merged.delta is None and merged.n_docs == 3001
+    assert _saved_build(db) != saved
+    assert any("merged collection 'default'" in r.getMessage() for r in caplog.records)
+    # One index of both scores under its own statistics now: the same papers come first.
+    assert [p for p, _ in merged.search(terms, 3)] == [p for p, _ in expected[:3]]
