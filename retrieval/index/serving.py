@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -223,10 +224,10 @@ class IndexServer:
         """In a background thread, not holding the build lock: a large collection rebuilt and
         saved by a child process at low priority, then loaded (memory-mapped). A build in this
         process's thread would hold the interpreter lock for much of a minute, and every query
-        would wait for it. The child is a fresh interpreter (``spawn``), not a fork: a fork of
-        a threaded process could inherit a lock some other thread held (SQLite's, logging's)
-        and hang. None when indexes are not saved, the collection is small, or the child
-        failed (the caller then builds here)."""
+        would wait for it. The child is a fresh interpreter, not a fork: a fork of a threaded
+        process could inherit a lock some other thread held (SQLite's, logging's) and hang.
+        None when indexes are not saved, the collection is small, or the child failed (the
+        caller then builds here)."""
         if not self.persist or self.store.count(name) < MERGE_IN_CHILD_MIN:
             return None
         generation = self.store.generation(name)
@@ -234,34 +235,35 @@ class IndexServer:
         if saved is not None:
             return saved
         try:
-            pickle.dumps(self.tokenizer)
+            payload = pickle.dumps(
+                (
+                    self.store.path,
+                    name,
+                    self.tokenizer,
+                    self.params,
+                    self.engine,
+                    self.sparse_threshold,
+                    os.getpid(),
+                )
+            )
         except (TypeError, pickle.PicklingError):
             return None
-        ctx = mp.get_context("spawn")
-        child = ctx.Process(
-            target=_build_in_child,
-            args=(
-                self.store.path,
-                name,
-                self.tokenizer,
-                self.params,
-                self.engine,
-                self.sparse_threshold,
-                os.getpid(),
-            ),
-            name=f"merge-{name}",
-            daemon=True,
-        )
         started = time.perf_counter()
-        # Ctrl-C is the parent's to handle: the child starts with SIGINT blocked, then ignores it.
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            child.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        child.join()
-        if child.exitcode != 0:
-            log.warning("the merge of %r failed in its process (exit %s)", name, child.exitcode)
+        # Its own session: a Ctrl-C at the terminal is the parent's to handle, and the child
+        # dies with the parent (PR_SET_PDEATHSIG). Not a multiprocessing child, which would
+        # keep the parent from exiting until the merge ended, and could not start workers.
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD_MAIN],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert child.stdin is not None
+        with child.stdin:
+            child.stdin.write(pickle.dumps(list(sys.path)))
+            child.stdin.write(payload)
+        exitcode = child.wait()
+        if exitcode != 0:
+            log.warning("the merge of %r failed in its process (exit %s)", name, exitcode)
             return None
         loaded = self._load(name, generation, stale_ok=True)
         if loaded is not None:
@@ -491,6 +493,15 @@ class IndexServer:
         return index
 
 
+# What the merge process runs: the parent's import path, then the arguments of
+# :func:`_build_in_child`, both pickled on its standard input.
+_CHILD_MAIN = (
+    "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
+    "from retrieval.index.serving import _build_in_child; "
+    "_build_in_child(*pickle.load(sys.stdin.buffer))"
+)
+
+
 def _build_in_child(
     store_path: Path,
     name: str,
@@ -504,7 +515,6 @@ def _build_in_child(
     any other process's build) at low priority, so the parent's queries keep the cores they
     need; it dies with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     die_with_parent(parent)
     with contextlib.suppress(OSError):
         os.nice(10)
