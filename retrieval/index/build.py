@@ -1,20 +1,22 @@
 """Building postings from the store's texts, in chunks, on every core.
 
 Tokenizing is the expensive part of a build (a regex and a stemmer over every word), so chunks
-of documents are tokenized in worker processes, each with its own small vocabulary, and sent
-back term-major with each term's hash (:func:`~retrieval.index.postings.chunk_postings`). The
-parent does next to nothing per chunk (it writes it to the build's scratch file), so the workers
-have the cores; at the end it numbers the terms by hash and lays the postings out, all
-vectorised (:class:`~retrieval.index.postings.PostingsBuilder`). Texts are streamed from
-SQLite, never all in memory.
+of documents are tokenized in worker processes, each with its own vocabulary, kept from chunk to
+chunk (:class:`_Tokenizing`), and sent back term-major with each term's bytes and hash
+(:func:`~retrieval.index.postings.chunk_postings`). The parent does next to nothing per chunk
+(it writes it to the build's scratch file), so the workers have the cores; at the end it
+numbers the terms by hash and lays the postings out, all vectorised
+(:class:`~retrieval.index.postings.PostingsBuilder`). Texts are streamed from SQLite, never all
+in memory.
 
 Interrupting a build (Ctrl-C, which a terminal sends to the workers too, or an exception)
 must neither hang nor print a traceback per worker, so the workers are not a
 ``multiprocessing.Pool`` (whose terminate can wait forever on a queue lock or a half-written
 result of a worker it killed): each worker has its own pair of pipes and at most one chunk at a
 time, ignores SIGINT, and dies with its parent (even a ``kill -9``'d one, on Linux). The parent
-alone reads SQLite, hands chunks out round-robin and takes results in order; on any exception it
-SIGKILLs the workers, which nothing else waits on, and lets the exception go on.
+alone reads SQLite, hands each chunk to the first worker free and adds results in chunk order;
+on any exception it SIGKILLs the workers, which nothing else waits on, and lets the exception
+go on. Its scratch and output files live in the build's temporary directory, removed with it.
 """
 
 from __future__ import annotations
@@ -91,9 +93,10 @@ class _TermIds(dict[str, tuple[int, ...]]):
 class _Tokenizing:
     """One process's tokenizing state, kept across the chunks it is given.
 
-    Most of a chunk's distinct strings and terms were in earlier chunks too (at a million
-    abstracts, ~520k distinct strings a chunk, of which ~100k new), so they are tokenized,
-    encoded and hashed once per process, not once per chunk. Memory stays bounded: strings
+    Most of a chunk's distinct strings and terms were in earlier chunks too (in a synthetic
+    arXiv-like corpus, ~520k distinct strings a chunk of 20,000 abstracts, of which ~100-200k
+    not in the chunks before it), so they are tokenized, encoded and hashed once per process,
+    not once per chunk: a quarter less CPU for the workers. Memory stays bounded: strings
     live two generations of ``_KEEP_CHUNK_STRINGS`` (those seen again move to the newer one),
     and past ``_KEEP_TERMS`` terms everything starts afresh (term ids are only this process's:
     a chunk is sent with its terms' bytes and hashes).
@@ -130,13 +133,6 @@ class _Tokenizing:
             self.encoded.extend(new)
             self.digests = np.concatenate([self.digests, term_digests(new)])
         return chunk_postings(self.encoded, self.digests, flat, lens)
-
-
-def _tokenize_chunk(
-    texts: list[tuple[str, str]], tokenizer: Tokenizer, title_weight: int
-) -> TokenizedChunk:
-    """Postings of one chunk of documents tokenized on its own (for tests and tools)."""
-    return _Tokenizing(tokenizer).chunk(texts, title_weight)
 
 
 def die_with_parent(parent: int) -> None:
