@@ -138,7 +138,6 @@ class MaxScore:
         self.term_max = np.asarray(term_max)
         self.n_docs = n_docs
         self._acc = np.zeros(n_docs, dtype=np.float32)
-        self._seen = np.zeros(n_docs, dtype=np.bool_)
 
     def top_k(
         self,
