@@ -31,6 +31,7 @@ be written (a read-only file or directory) is opened read-only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -193,6 +194,7 @@ class PaperStore:
         self._write_lock = threading.Lock()
         self._immutable = False  # read-only and no -shm can be made: nobody can write it either
         self._stamp = False  # an older paperbot store: stamp the application id on next write
+        self._ensured: set[str] = set()  # feature DDLs already applied (ensure_tables)
         if self._is_new(create):
             self.readonly = False
             self._create()
@@ -337,6 +339,55 @@ class PaperStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+    # -- the bot's tables beside the papers -------------------------------------------------------
+    def ensure_tables(self, ddl: str) -> bool:
+        """Create a feature's own tables (``CREATE TABLE IF NOT EXISTS ...;`` statements) in
+        this store, once per store and DDL. Why here: follows, digests, conversations and votes
+        must survive restarts and be shared by every process using the store, and one file is
+        one thing to back up. False on a read-only store (the tables may then be missing, and
+        readers treat a missing table as empty: :meth:`has_table`)."""
+        if self.readonly:
+            return False
+        key = hashlib.blake2b(ddl.encode("utf-8"), digest_size=8).hexdigest()
+        done = self._ensured
+        if key in done:
+            return True
+        with self.transaction() as conn:
+            for statement in ddl.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        done.add(key)
+        return True
+
+    def has_table(self, name: str) -> bool:
+        row = self._conn().execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``, so two processes never interleave) on
+        this thread's connection, committed on success and rolled back on any exception. For
+        the bot's own tables; papers go through :meth:`upsert`."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is read-only")
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's connection, for reading the bot's own tables (autocommit: each
+        statement sees the latest committed state)."""
+        return self._conn()
 
     # -- writing ----------------------------------------------------------------------------------
     def upsert(
