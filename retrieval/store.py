@@ -97,6 +97,16 @@ CREATE TABLE IF NOT EXISTS collection_changes (
 """
 
 
+# Files (device, inode) this process has opened as stores: never read again with open() (see
+# PaperStore._check), because closing a descriptor releases the process's SQLite locks on it.
+_CHECKED: set[tuple[int, int]] = set()
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
+
+
 class StoreError(Exception):
     """A store problem worth one clear line to the user (missing file, newer schema...)."""
 
@@ -243,6 +253,7 @@ class PaperStore:
             self.close()
             detail = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
             raise StoreError(f"cannot create a paper store at {self.path} ({detail})") from exc
+        _CHECKED.add(_file_identity(self.path))
 
     @staticmethod
     def _write_schema(conn: sqlite3.Connection) -> None:
@@ -257,16 +268,24 @@ class PaperStore:
         """Refuse anything but a paperbot store, reading it only (a foreign database must not
         get paperbot's tables or a WAL journal)."""
         try:
-            with open(self.path, "rb") as fh:
-                header = fh.read(100)
+            identity = _file_identity(self.path)
+            if identity in _CHECKED:
+                # Already opened by this process, whose SQLite connections may hold POSIX locks
+                # on it: closing any other descriptor of the file would drop them all, and a
+                # writer in another process could then reset the WAL under those connections.
+                header = SQLITE_HEADER
+                quiet = False
+            else:
+                with open(self.path, "rb") as fh:
+                    header = fh.read(100)
+                wal = len(header) > 19 and header[18] == header[19] == 2
+                # A WAL database without a -wal file has nothing outside the main file: read
+                # it as immutable, so probing creates no -shm or -wal beside another program's.
+                quiet = wal and not Path(f"{self.path}-wal").exists()
         except OSError as exc:
             raise StoreError(f"cannot read {self.path}: {_reason(exc)}") from exc
         if not header.startswith(SQLITE_HEADER):
             raise StoreError(f"{self.path} is not a paperbot store (not an SQLite database)")
-        wal = len(header) > 19 and header[18] == header[19] == 2
-        # A WAL database without a -wal file has nothing outside the main file: read it as
-        # immutable, so probing creates no -shm or -wal beside someone else's database.
-        quiet = wal and not Path(f"{self.path}-wal").exists()
         try:
             probe = self._connect_readonly(immutable=quiet)
             try:
@@ -293,6 +312,7 @@ class PaperStore:
             )
         if version < SCHEMA_VERSION:
             self._stamp = True
+        _CHECKED.add(identity)
 
     # -- connections ------------------------------------------------------------------------------
     def _connect_readonly(self, *, immutable: bool = False) -> sqlite3.Connection:
