@@ -19,6 +19,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -48,9 +49,17 @@ EXTENSIONS = (
     "bot.exts.mentions",
     "bot.exts.add",
     "bot.exts.daily",
+    "bot.exts.digest",
+    "bot.exts.follow",
 )
 
 T = TypeVar("T")
+
+
+def utc_now() -> datetime:
+    """The bot's default clock (scheduled features take ``bot.clock``; tests move it)."""
+    return datetime.now(UTC)
+
 
 INDEX_WORKERS = 1  # threads for index work (see PaperBotMixin.__init__ for why so few)
 INDEX_NICENESS = 10  # how much lower the index threads' CPU priority is (see lower_priority)
@@ -119,6 +128,7 @@ class PaperBotMixin:
     _index_pool: ThreadPoolExecutor
     _ingest_http: PoliteClient | None
     _adder: PaperAdder | None
+    clock: Callable[[], datetime]
 
     def __init__(
         self,
@@ -131,6 +141,7 @@ class PaperBotMixin:
         index_niceness: int = INDEX_NICENESS,
         ingest_retry: RetryPolicy | None = None,
         ingest_transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
         **options: Any,
     ) -> None:
         # One constructor for both clients: the mixin comes first in their bases, so super()
@@ -150,6 +161,7 @@ class PaperBotMixin:
         # plug in a transport; production takes the retry policy from the settings.
         self.ingest_retry = ingest_retry
         self.ingest_transport = ingest_transport
+        self.clock = clock or utc_now
         self._ingest_http = None
         self._adder = None
         # A small pool of its own rather than asyncio's default one (cpu + 4 threads, shared with
@@ -269,7 +281,8 @@ def create_bot(
     ``index_workers`` (threads for index work, default 1), ``index_niceness`` (their lower CPU
     priority on Linux, default 10, 0 to keep it equal), ``ingest_retry`` / ``ingest_transport``
     (the ``/add`` HTTP client's retry policy and transport, for tests) and discord.py's own
-    (e.g. ``guild_ready_timeout``).
+    (e.g. ``guild_ready_timeout``); ``clock`` (an aware UTC datetime callable, default
+    :func:`utc_now`) is what scheduled features read the time from.
     """
     if library is None and open_library:
         from retrieval.search import Library

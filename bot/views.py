@@ -4,13 +4,19 @@ Why views hold only ids and offsets: the papers stay in the store and are re-rea
 view costs a few hundred bytes however long it lives. Every view times out (well inside the 15
 minutes an interaction token lives) and then greys its buttons out, so nobody presses a button that
 can no longer answer.
+
+The exceptions are an answer's second row, 👍 / 👎 / "Follow up": their custom ids carry the
+answer's id and they are handled by :class:`discord.ui.DynamicItem` classes registered once per
+bot (``bot.add_dynamic_items``), reading the answer from the store, so they keep working after the
+view timed out and after a restart.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
@@ -29,6 +35,13 @@ MORE_ID = "paperbot:more"
 ABSTRACT_ID = "paperbot:abstract:{index}"
 PREV_ID = "paperbot:prev"
 NEXT_ID = "paperbot:next"
+VOTE_ID = "paperbot:vote:{answer}:{vote}"
+FOLLOWUP_ID = "paperbot:followup:{answer}"
+_ANSWER_ID = r"(?P<answer>[0-9a-f]{16})"
+VOTE_TEMPLATE = rf"paperbot:vote:{_ANSWER_ID}:(?P<vote>up|down)"
+FOLLOWUP_TEMPLATE = rf"paperbot:followup:{_ANSWER_ID}"
+FOLLOWUP_MAX = 1000  # characters of a follow-up typed into the modal
+ACTIONS_COG = "AskCog"  # the cog that implements AnswerActions (bot.exts.ask)
 
 
 OnClick = Callable[[discord.Interaction], Awaitable[None]]
@@ -57,7 +70,7 @@ class _BaseView(discord.ui.View):
 
     async def on_timeout(self) -> None:
         for item in self.children:
-            if isinstance(item, discord.ui.Button):
+            if isinstance(item, discord.ui.Button) and not isinstance(item, _LastingButton):
                 item.disabled = True
         if self.message is None:
             return
@@ -82,7 +95,8 @@ class _BaseView(discord.ui.View):
 
 
 class AnswerView(_BaseView):
-    """Under an answer: "More papers" (the next results, privately) and "Show abstract"."""
+    """Under an answer: "More papers" (the next results, privately) and "Show abstract"; on a
+    second row, for an answer stored under ``answer_id``, 👍 / 👎 and "Follow up"."""
 
     def __init__(
         self,
@@ -92,11 +106,16 @@ class AnswerView(_BaseView):
         shown_ids: Sequence[str],
         abstract_ids: Sequence[str],
         collection: Scope,
+        answer_id: str | None = None,
     ) -> None:
         super().__init__(bot)
         self.question = question
         self.shown_ids = tuple(shown_ids)
         self.collection = collection
+        self.answer_id = answer_id
+        if answer_id is not None:
+            for button in answer_buttons(answer_id):
+                self.add_item(button)
         # per user: (results consumed, pages shown): each click continues where it left off
         self.offsets: dict[int, tuple[int, int]] = {}
         self.add_item(
@@ -243,3 +262,156 @@ class SearchPager(_BaseView):
         self._set_buttons(has_next)
         await interaction.edit_original_response(**out.kwargs(), view=self)
         interaction.extras["answered"] = True
+
+
+# -- the answer's lasting buttons -----------------------------------------------------------------
+class AnswerActions(Protocol):
+    """What the lasting buttons do (implemented by the ``/ask`` cog, which owns the answers)."""
+
+    async def vote(self, interaction: discord.Interaction, answer_id: str, vote: int) -> None: ...
+
+    async def open_followup(self, interaction: discord.Interaction, answer_id: str) -> None: ...
+
+    async def submit_followup(
+        self, interaction: discord.Interaction, answer_id: str, question: str
+    ) -> None: ...
+
+
+class _LastingButton(discord.ui.Button["_BaseView"]):
+    """A button handled by a DynamicItem, not by the view it is shown in: the view neither
+    dispatches it nor greys it out, and removing the view (on timeout) leaves the bot's dynamic
+    handler registered."""
+
+    def is_dispatchable(self) -> bool:
+        return False
+
+
+def _vote_button(answer_id: str, vote: int, *, lasting: bool = True) -> discord.ui.Button[Any]:
+    up = vote > 0
+    cls = _LastingButton if lasting else discord.ui.Button
+    return cls(
+        label="👍" if up else "👎",  # as the label: every button has one
+        style=discord.ButtonStyle.secondary,
+        custom_id=VOTE_ID.format(answer=answer_id, vote="up" if up else "down"),
+        row=1,
+    )
+
+
+def _followup_button(answer_id: str, *, lasting: bool = True) -> discord.ui.Button[Any]:
+    cls = _LastingButton if lasting else discord.ui.Button
+    return cls(
+        label="Follow up",
+        emoji="💬",
+        style=discord.ButtonStyle.primary,
+        custom_id=FOLLOWUP_ID.format(answer=answer_id),
+        row=1,
+    )
+
+
+def answer_buttons(answer_id: str) -> list[discord.ui.Button[Any]]:
+    """The second row of an answer: 👍, 👎, Follow up."""
+    return [_vote_button(answer_id, 1), _vote_button(answer_id, -1), _followup_button(answer_id)]
+
+
+def _actions(interaction: discord.Interaction) -> AnswerActions | None:
+    get_cog = getattr(interaction.client, "get_cog", None)
+    cog = get_cog(ACTIONS_COG) if get_cog is not None else None
+    return cog
+
+
+async def _run(interaction: discord.Interaction, where: str, call: Awaitable[None]) -> None:
+    """A dynamic item's work, with errors reported like every other handler's."""
+    try:
+        await call
+    except Exception as exc:
+        await errors.report_interaction_error(interaction, exc, where=where)
+
+
+async def _unavailable(interaction: discord.Interaction) -> None:
+    await errors.send_ephemeral(interaction, "This bot is not answering questions right now.")
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=VOTE_TEMPLATE):
+    """👍 / 👎 under an answer: stored, one vote per user (a second click changes it)."""
+
+    def __init__(self, answer_id: str, vote: int) -> None:
+        super().__init__(_vote_button(answer_id, vote, lasting=False))
+        self.answer_id = answer_id
+        self.vote = vote
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> VoteButton:
+        return cls(match["answer"], 1 if match["vote"] == "up" else -1)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        actions = _actions(interaction)
+        if actions is None:
+            await _unavailable(interaction)
+            return
+        await _run(interaction, "vote button", actions.vote(interaction, self.answer_id, self.vote))
+
+
+class FollowUpButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FOLLOWUP_TEMPLATE):
+    """ "Follow up" under an answer: a modal asks for the question, answered in a thread."""
+
+    def __init__(self, answer_id: str) -> None:
+        super().__init__(_followup_button(answer_id, lasting=False))
+        self.answer_id = answer_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> FollowUpButton:
+        return cls(match["answer"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        actions = _actions(interaction)
+        if actions is None:
+            await _unavailable(interaction)
+            return
+        await _run(
+            interaction, "follow-up button", actions.open_followup(interaction, self.answer_id)
+        )
+
+
+class FollowUpModal(discord.ui.Modal):
+    """The follow-up question, typed in a modal (a modal must be the first response: no defer,
+    so opening it does no work at all)."""
+
+    def __init__(self, actions: AnswerActions, answer_id: str, *, timeout: float) -> None:
+        super().__init__(
+            title="Follow-up question",
+            timeout=timeout,
+            custom_id=f"paperbot:followup-modal:{answer_id}",
+        )
+        self.actions = actions
+        self.answer_id = answer_id
+        self.question: discord.ui.TextInput[FollowUpModal] = discord.ui.TextInput(
+            label="Your follow-up",
+            style=discord.TextStyle.paragraph,
+            placeholder="e.g. what dataset did they use? how does the second one compare?",
+            min_length=1,
+            max_length=FOLLOWUP_MAX,
+        )
+        self.add_item(self.question)
+
+    async def on_submit(self, interaction: discord.Interaction, /) -> None:
+        await self.actions.submit_followup(interaction, self.answer_id, self.question.value)
+
+    async def on_error(  # type: ignore[override]  # discord.py's Modal drops the item
+        self, interaction: discord.Interaction, error: Exception, /
+    ) -> None:
+        await errors.report_interaction_error(interaction, error, where="follow-up modal")
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (VoteButton, FollowUpButton)

@@ -16,9 +16,11 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+from cli import feedback as feedback_cli
 from cli import ingest, take_over_ctrl_c
 from cli.context import Context
 from cli.errors import ExitCode, UpstreamError, UserError, error_line
+from cli.filters import add_filter_options, filters_from_args
 
 if TYPE_CHECKING:
     from retrieval.search import Library
@@ -71,13 +73,18 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
     out = ctx.stdout
     library = _reader(args, ctx)
     collection = _known_collection(library, library.default_collection)
+    filters = filters_from_args(args, library, collection)
     if args.top_k is None:
         args.top_k = ctx.settings_for(args).top_k
     if args.batch:  # one line out per line in, a blank line included (its results are empty)
         for line in ctx.stdin:
             query = line.strip()
             try:
-                hits = library.search(query, k=args.top_k, collection=collection) if query else []
+                hits = (
+                    library.search(query, k=args.top_k, collection=collection, filters=filters)
+                    if query
+                    else []
+                )
             except EmptyQuery:
                 hits = []
             out.write(json_dumps(_search_json(query, hits)) + "\n")
@@ -86,14 +93,15 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
     if not query:
         raise UserError("give a query, e.g. paperbot search 'sentence segmentation'")
     try:
-        hits = library.search(query, k=args.top_k, collection=collection)
+        hits = library.search(query, k=args.top_k, collection=collection, filters=filters)
     except EmptyQuery:
         raise UserError(f"nothing searchable in {echo(query)!r}: try a few topic words") from None
     if args.json:
         out.write(json_dumps(_search_json(query, hits)) + "\n")
         return 0
     if not hits:
-        out.write(f"No paper matches {echo(query)!r}.\n")
+        among = f" among papers {filters.describe()}" if filters else ""
+        out.write(f"No paper matches {echo(query)!r}{among}.\n")
         return 0
     for rank, hit in enumerate(hits, 1):
         out.write(
@@ -113,13 +121,15 @@ def cmd_ask(args: argparse.Namespace, ctx: Context) -> int:
     out = ctx.stdout
     library = _reader(args, ctx)
     collection = _known_collection(library, library.default_collection)
+    filters = filters_from_args(args, library, collection)
     if args.batch:  # one line out per line in, a blank line included (answered: false)
         for line in ctx.stdin:
             question = line.strip()
             payload = {"question": question, "answered": False, "papers": []}
             try:
                 if question:
-                    payload = answer_to_json(library.ask(question, collection=collection))
+                    answer = library.ask(question, collection=collection, filters=filters)
+                    payload = answer_to_json(answer)
             except EmptyQuery:
                 pass
             out.write(json_dumps(payload) + "\n")
@@ -128,7 +138,7 @@ def cmd_ask(args: argparse.Namespace, ctx: Context) -> int:
     if not question:
         raise UserError("ask a question, e.g. paperbot ask 'how does XPO make DPO explore?'")
     try:
-        answer = library.ask(question, collection=collection)
+        answer = library.ask(question, collection=collection, filters=filters)
     except EmptyQuery:
         raise UserError(
             f"nothing searchable in {echo(question)!r}: try a few topic words"
@@ -244,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=_top_k, default=None, help="results (default: PAPERBOT_TOP_K)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--batch", action="store_true", help="queries on stdin, JSON lines out")
+    add_filter_options(p)
     _common(p)
     p.set_defaults(func=cmd_search)
 
@@ -251,10 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="*")
     p.add_argument("--json", action="store_true")
     p.add_argument("--batch", action="store_true", help="questions on stdin, JSON lines out")
+    add_filter_options(p)
     _common(p)
     p.set_defaults(func=cmd_ask)
 
     ingest.add_parsers(sub, _common)
+    feedback_cli.add_parsers(sub, _common)
 
     p = sub.add_parser("stats", help="collections, paper counts and index dates")
     p.add_argument("--json", action="store_true")

@@ -67,7 +67,9 @@ def _as_of(value: datetime | date | None) -> str:
 def render_answer(answer: Answer, *, color: bool = False) -> str:
     """The answer as lines of text: papers, quotes, links; or the closest titles if declined."""
     lines = [f"Q: {echo(answer.question)}", ""]
-    if not answer.answered:
+    if answer.reason == "filtered-out":
+        lines.append("No paper in this collection passes the filters (--since/--until/--category).")
+    elif not answer.answered:
         lines.append("No paper in this collection answers that in its abstract.")
         if answer.papers:
             lines.append("Closest titles:")

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     cooldown_seconds: float = Field(default=3.0, ge=0)
     cooldown_rate: int = Field(default=3, ge=1)
     view_timeout: float = Field(default=600, gt=0, le=840, description="Buttons stay live.")
+    followup_ttl: float = Field(
+        default=3600, gt=0, description="Seconds a thread's conversation lasts after its last turn."
+    )
+    followup_turns: int = Field(default=4, ge=1, le=20, description="Turns a conversation keeps.")
+    answer_retention_days: float = Field(
+        default=30, gt=0, description="Days answers are kept for follow-up and vote buttons."
+    )
     log_level: str = "INFO"
 
     # --- ingestion ---------------------------------------------------------------------------
@@ -132,6 +139,23 @@ class Settings(BaseSettings):
         ge=1,
         le=60,
         description="After downtime, the daily refresh catches up at most this many days.",
+    )
+    # Topic alerts (/follow). The threshold is chosen on the train topics of bench/bench_alerts.py.
+    alert_min_score: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="How well a new paper must match a followed topic to be announced: BM25 "
+        "over the topic's best attainable score (0..1), every word of the topic required.",
+    )
+    alert_max_follows_user: int = Field(default=10, ge=1, le=100)
+    alert_max_follows_guild: int = Field(default=50, ge=1, le=1000)
+    alert_papers_per_message: int = Field(default=5, ge=1, le=10)
+    alert_poll_seconds: float = Field(
+        default=60.0, gt=0, description="How often the store is checked for new papers."
+    )
+    digest_count: int = Field(
+        default=5, ge=1, le=10, description="Papers in a daily digest when /digest gives no count."
     )
     bot_state_path: Path | None = Field(
         default=None,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from config import Settings, default, paperbot_version
 from retrieval.answer.semantic import embedder
+from retrieval.filters import CategoryCounts, Filters, alive_mask
 from retrieval.index import BM25Index, BM25Params
 from retrieval.index.persist import store_write_lock
 from retrieval.index.serving import IndexServer
@@ -28,6 +29,7 @@ from retrieval.tokenize import Tokenizer, default_tokenizer
 
 if TYPE_CHECKING:
     from retrieval.answer.compose import Answer
+    from retrieval.conversations import FollowUp
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,7 @@ class Library:
         self.semantic_weight = semantic_weight
         self.version = paperbot_version()
         self._titles: dict[str, _Titles] = {}
+        self._category_counts = CategoryCounts(store)
         self._sound: weakref.WeakSet[BM25Index] = weakref.WeakSet()  # indexes checked whole
         self.indexes = IndexServer(
             store,
@@ -282,13 +285,16 @@ class Library:
         return True
 
     def _search_index(
-        self, name: str, terms: list[str], k: int
+        self, name: str, terms: list[str], k: int, filters: Filters | None = None
     ) -> tuple[BM25Index, list[tuple[int, float]]]:
         """``(index, best k store keys)`` of one collection; a saved index whose files hold
         impossible values (a damaged disk, a hand edit) is rebuilt once instead of failing."""
         index = self.index(name)
         try:
-            ranked = [(int(index.doc_pks[pos]), s) for pos, s in index.search(terms, k)]
+            alive = alive_mask(self.store, index, filters)
+            ranked = [
+                (int(index.doc_pks[pos]), s) for pos, s in index.search(terms, k, alive=alive)
+            ]
             # Papers are never deleted, so a key the store lacks is a damaged index file.
             lost = len({pk for pk, _ in ranked}) - self.store.count_pks([pk for pk, _ in ranked])
             if not lost:
@@ -297,7 +303,10 @@ class Library:
         except _DAMAGED as exc:
             problem = exc
         index = self._rebuild_damaged(name, problem)
-        return index, [(int(index.doc_pks[pos]), s) for pos, s in index.search(terms, k)]
+        alive = alive_mask(self.store, index, filters)
+        return index, [
+            (int(index.doc_pks[pos]), s) for pos, s in index.search(terms, k, alive=alive)
+        ]
 
     def scope(self, guild_id: int | None = None) -> Scope:
         """What a question asked in ``guild_id`` searches: the shared collection plus the
@@ -430,22 +439,26 @@ class Library:
         return terms
 
     def _ranked(
-        self, terms: list[str], k: int, names: tuple[str, ...]
+        self, terms: list[str], k: int, names: tuple[str, ...], *, filters: Filters | None = None
     ) -> tuple[BM25Index, list[tuple[int, float]]]:
-        """Best ``k`` store keys over a scope's collections, merged by score, each paper once."""
-        base, ranked = self._search_index(names[0], terms, k)
+        """Best ``k`` store keys over a scope's collections, merged by score, each paper once;
+        ``filters`` applied inside each collection's search."""
+        base, ranked = self._search_index(names[0], terms, k, filters)
         extras = [idx for name in names[1:] if (idx := self.indexes.extra(name, base)) is not None]
         if extras:
             best: dict[int, float] = dict(ranked)
             for extra in extras:
-                for pos, score in extra.search(terms, k):
+                alive = alive_mask(self.store, extra, filters)
+                for pos, score in extra.search(terms, k, alive=alive):
                     pk = int(extra.doc_pks[pos])
                     if score > best.get(pk, float("-inf")):
                         best[pk] = score
             ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
         return base, ranked
 
-    def _reranked(self, question: str, k: int, collection: Where) -> _Reranked:
+    def _reranked(
+        self, question: str, k: int, collection: Where, *, filters: Filters | None = None
+    ) -> _Reranked:
         """BM25's best, the first ``rerank_candidates`` of them re-scored as BM25 plus
         ``semantic_weight`` x the best BM25 score x the WordLlama cosine of question and paper,
         so a paper that says what was asked in other words can overtake one that shares more
@@ -453,7 +466,7 @@ class Library:
         the cosines, so answering does not read or embed them again."""
         names = self._scope(collection)
         depth = max(k, self.rerank_candidates)
-        index, ranked = self._ranked(self.query_terms(question), depth, names)
+        index, ranked = self._ranked(self.query_terms(question), depth, names, filters=filters)
         head = ranked[: self.rerank_candidates]
         n_head = len(head)
         model = embedder() if len(head) > 1 and head[0][1] > 0 else None
@@ -479,12 +492,19 @@ class Library:
         return _Reranked(index, (rescored + tail)[:k], papers, similarity)
 
     def search(
-        self, query: str, *, k: int = 10, offset: int = 0, collection: Where = None
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        collection: Where = None,
+        filters: Filters | None = None,
     ) -> list[Hit]:
-        """Ranked hits ``offset .. offset + k`` for a free-text query."""
+        """Ranked hits ``offset .. offset + k`` for a free-text query (only papers that pass
+        ``filters``)."""
         if k <= 0:
             return []
-        ranked = self._reranked(query, k + offset, collection).ranked[offset:]
+        ranked = self._reranked(query, k + offset, collection, filters=filters).ranked[offset:]
         rows = self.store.titles_by_pks([pk for pk, _ in ranked])
         return [
             Hit(id=row[0], title=row[1], score=score, url=paper_link(row[0], row[2]))
@@ -492,11 +512,16 @@ class Library:
         ]
 
     def candidates(
-        self, question: str, *, k: int = CANDIDATES_FOR_ANSWER, collection: Where = None
+        self,
+        question: str,
+        *,
+        k: int = CANDIDATES_FOR_ANSWER,
+        collection: Where = None,
+        filters: Filters | None = None,
     ) -> Candidates:
         """What :meth:`ask` hands the composer: the best ``k`` papers (re-ranked), the index
         whose statistics score them, and the question-paper cosines already computed."""
-        reranked = self._reranked(question, k, collection)
+        reranked = self._reranked(question, k, collection, filters=filters)
         known = dict(reranked.papers)
         missing = [pk for pk, _ in reranked.ranked if pk not in known]
         if missing:
@@ -507,12 +532,23 @@ class Library:
             similarity={known[pk].id: sim for pk, sim in reranked.similarity.items()},
         )
 
-    def ask(self, question: str, *, collection: Where = None) -> Answer:
-        """The composed answer: best papers with the sentences that answer, or a plain 'no'."""
-        from retrieval.answer.compose import compose
+    def ask(
+        self, question: str, *, collection: Where = None, filters: Filters | None = None
+    ) -> Answer:
+        """The composed answer: best papers with the sentences that answer, or a plain 'no'
+        (reason ``"filtered-out"`` when ``filters`` leave no paper at all to answer from)."""
+        from retrieval.answer.compose import Answer, compose
 
         names = self._scope(collection)
-        found = self.candidates(question, collection=Scope(names))
+        found = self.candidates(question, collection=Scope(names), filters=filters)
+        if not found.papers and filters is not None and not self.passing(filters, Scope(names)):
+            return Answer(
+                question=question,
+                answered=False,
+                papers=(),
+                collection=names[-1],
+                reason="filtered-out",
+            )
         return compose(
             question,
             found.papers,
@@ -524,6 +560,49 @@ class Library:
             as_of=found.index.meta.built_at,
             semantic=self.semantic,
             similarity=found.similarity,
+        )
+
+    def passing(self, filters: Filters, collection: Where = None) -> int:
+        """How many papers of ``collection`` pass ``filters`` (counted on the indexes)."""
+        names = self._scope(collection)
+        base = self.index(names[0])
+        indexes = [base] + [
+            idx for name in names[1:] if (idx := self.indexes.extra(name, base)) is not None
+        ]
+        total = 0
+        for index in indexes:
+            alive = alive_mask(self.store, index, filters)
+            if alive is None:
+                return sum(i.paper_count for i in indexes)
+            if index.delta is not None and index.delta.alive is not None:
+                alive[: index.delta.alive.shape[0]] &= index.delta.alive
+            total += int(alive.sum())
+        return total
+
+    def categories(self, collection: Where = None) -> list[tuple[str, int]]:
+        """``(arXiv category, papers)`` present in ``collection``, most common first: for
+        autocomplete and for checking a typed category. Kept in memory per collection
+        generation."""
+        return self._category_counts.merged(self._scope(collection))
+
+    def ask_followup(
+        self,
+        question: str,
+        previous_ids: Iterable[str],
+        *,
+        collection: Where = None,
+        previous_question: str = "",
+    ) -> FollowUp:
+        """A follow-up answered from the previous answer's papers first ("the second one",
+        "they"), then from the collection (see :mod:`retrieval.conversations`)."""
+        from retrieval.conversations import answer_followup
+
+        return answer_followup(
+            self,
+            question,
+            previous_ids,
+            collection=collection,
+            previous_question=previous_question,
         )
 
     def paper(self, paper_id: str) -> Paper | None:
@@ -587,13 +666,15 @@ class Library:
         return cached
 
     def warm(self, collection: Where = None) -> None:
-        """Load the index and the autocomplete titles now rather than on the first request."""
+        """Load the index and the autocomplete titles and categories now rather than on the
+        first request."""
         names = self._scope(collection)
         base = self.index(names[0])
         for name in names[1:]:
             self.indexes.extra(name, base)
         for name in names:
             self._title_cache(name)
+            self._category_counts.counts(name)
 
     def info(self, collection: Where = None) -> CollectionInfo:
         """Name, paper count and index date; for a scope, the papers of all its collections."""

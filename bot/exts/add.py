@@ -102,6 +102,8 @@ class AddCog(commands.Cog):
             Status.ALREADY_SHARED: "already_shared",
         }[outcome.status]
         await send_followup(interaction, added_message(outcome.paper, status, outcome.guild_count))
+        if outcome.status is Status.ADDED:
+            self.bot.dispatch("papers_stored")  # type: ignore[attr-defined]  # topic alerts
 
     @app_commands.command(
         name="watch",

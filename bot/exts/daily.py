@@ -57,6 +57,7 @@ class DailyCog(commands.Cog):
             await self.refresher.run(datetime.now(UTC).date())
         except Exception:  # a store problem: logged, and tomorrow's run tries again
             _log.exception("daily refresh failed")
+        self.bot.dispatch("papers_stored")  # type: ignore[attr-defined]  # topic alerts
 
     def missed_a_run(self, now: datetime) -> bool:
         done = self.bot.state.daily_done_through()

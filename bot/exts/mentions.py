@@ -1,5 +1,9 @@
 """``@paperbot question``: answered as a reply to the message, in a channel, thread or DM.
 
+A reply to one of the bot's answers (Discord's default "ping on reply" mentions the bot, so the
+reply carries its text), or a mention in a thread the bot opened for follow-ups while its
+conversation is live, is a follow-up: answered from the previous answer's papers first.
+
 In a DM a user expects the bot to answer whatever they write, so there the mention is optional.
 Works without the privileged message-content intent because Discord always includes the content
 of a message that mentions the bot. Other bots (and the bot itself) are ignored, so two bots can
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
@@ -24,13 +29,23 @@ from discord.ext import commands
 from bot import errors
 from bot.adding import AddError, find_links, question_beside_links
 from bot.client import PaperBotMixin
-from bot.exts.ask import answer_question
+from bot.exts.ask import answer_followup, answer_question, conversations_of, remember
 from bot.render import Outgoing, mention_help, notice
+from bot.views import AnswerView
+
+if TYPE_CHECKING:
+    from retrieval.conversations import AnswerRecord
 
 _log = logging.getLogger("paperbot.bot.mentions")
 
 CAPTURED = "✅"
 PROBLEM = "⚠️"
+
+
+def _bot_thread(channel: object, bot: object) -> bool:
+    """Whether ``channel`` is a thread the bot started (where follow-ups continue)."""
+    me = getattr(bot, "user", None)
+    return isinstance(channel, discord.Thread) and me is not None and channel.owner_id == me.id
 
 
 def question_from(content: str, bot_id: int) -> str:
@@ -83,10 +98,43 @@ class MentionsCog(commands.Cog):
                 if rest is None:
                     return
                 question = rest
-        out, view = await answer_question(self.bot, question, guild_id)
+        out, view = await self._respond(message, question, guild_id)
         sent = await self._reply(message, out, view=view)
-        if view is not None and sent is not None:
-            view.message = sent
+        await remember(self.bot, view, sent)
+
+    async def _respond(
+        self, message: discord.Message, question: str, guild_id: int | None
+    ) -> tuple[Outgoing, AnswerView | None]:
+        """A follow-up when the message replies to an answer or is in a thread the bot opened
+        whose conversation is live (an hour since its last turn); else a new question."""
+        place = message.channel.id
+        ours = _bot_thread(message.channel, self.bot)
+        previous = await self._previous(message, ours)
+        if previous is not None:
+            return await answer_followup(
+                self.bot, question, previous, guild_id, place=place, turn=ours
+            )
+        out, view = await answer_question(self.bot, question, guild_id, place=place)
+        conversations = conversations_of(self.bot)
+        if ours and conversations is not None and view is not None and view.answer_id:
+            # A new question in the bot's thread starts the thread's conversation again.
+            await self.bot.run_blocking(conversations.add_turn, place, view.answer_id)
+        return out, view
+
+    async def _previous(self, message: discord.Message, ours: bool) -> AnswerRecord | None:
+        conversations = conversations_of(self.bot)
+        if conversations is None:
+            return None
+        ref = message.reference
+        if ref is not None and ref.message_id is not None:
+            replied = await self.bot.run_blocking(conversations.by_message, ref.message_id)
+            if replied is not None:
+                return replied
+        if ours:
+            turns = await self.bot.run_blocking(conversations.conversation, message.channel.id)
+            if turns:
+                return turns[-1]
+        return None
 
     def _watched(self, guild_id: int, channel: object) -> bool:
         """A watched channel, or a thread inside one."""

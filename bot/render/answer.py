@@ -175,6 +175,8 @@ def _declined_embed(answer: Answer, footer: dict[str, str]) -> dict[str, Any]:
                 title_max=CLOSEST_TITLE_MAX,
             )
             lines.append(prefix + shown)
+    elif answer.reason == "filtered-out":
+        lines.append("No paper in the collection passes the filters (since, until, category).")
     else:
         lines.append("The collection has no paper that shares a word with the question.")
     return {

@@ -89,6 +89,7 @@ HELP_TEXT = f"""\
 • `/about` – what I search and how big it is.
 • `/add paper` – add an arXiv paper (id, arXiv or Hugging Face link) to this server's collection.
 • `/watch enabled` – add papers linked here in messages that mention me (both: Manage Server).
+• `/digest channel time` – the day's top Hugging Face papers there daily (`time:off` stops it).
 You can also mention me with a question: @paperbot how does DPO compare to PPO?"""
 
 MENTION_HELP = (

@@ -85,12 +85,15 @@ def search_page(
     has_next: bool = False,
     total_pages: int | None = None,
     collection: str | None = None,
+    filters: str | None = None,
 ) -> Outgoing:
     """One page (:data:`PAGE_SIZE` hits) of search results. ``page`` is 0-based; the footer says
-    ``page x/y`` when ``total_pages`` is known, else ``page x`` and whether more follow."""
+    ``page x/y`` when ``total_pages`` is known, else ``page x`` and whether more follow.
+    ``filters``: the active filters as text (``since 2025-01-01, in cs.CL``), shown in the
+    heading."""
     query = " ".join(query.split())
     embed = _hits_embed(
-        f"Results for “{query}”",
+        f"Results for “{query}”" + (f" ({filters})" if filters else ""),
         hits,
         page=page,
         has_next=has_next,

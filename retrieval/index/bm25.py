@@ -211,14 +211,28 @@ class BM25Index:
         return int(self._df[tid]) if tid is not None else 0
 
     # -- search ---------------------------------------------------------------------------------
-    def search(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """Best ``k`` documents for already-tokenized ``terms``: ``(position, score)``."""
+    def search(
+        self, terms: Sequence[str], k: int, *, alive: NDArray[np.bool_] | None = None
+    ) -> list[tuple[int, float]]:
+        """Best ``k`` documents for already-tokenized ``terms``: ``(position, score)``.
+        ``alive`` (one flag per position, delta positions included) keeps the others out: the
+        result is the best ``k`` of the allowed documents, not the allowed ones of the best k
+        (see :mod:`retrieval.filters`)."""
+        if alive is not None and alive.shape[0] != self.n_docs:
+            raise ValueError(f"a mask of {alive.shape[0]} positions for {self.n_docs} documents")
         if self.delta is not None:
-            return self._search_with_delta(self.delta, terms, k)
+            return self._search_with_delta(self.delta, terms, k, alive)
         vocab = self.postings.vocab
         known = [t for t in terms if t in vocab]
         ids = [vocab[t] for t in known]
-        hits = self.engine.top_k(ids, known, k)
+        engine = self.engine
+        if alive is None:
+            hits = engine.top_k(ids, known, k)
+        elif isinstance(engine, SparseEngine):
+            hits = engine.top_k(ids, known, k, alive=alive)
+        else:  # rank-bm25 scores everything anyway: rank the allowed documents only
+            scores = engine.score_all(ids, known)
+            hits = rank_candidates(scores, np.flatnonzero((scores > 0) & alive), k)
         if len(hits) < k and ids:
             # Terms found in (nearly) every document score zero or less, yet those documents do
             # contain them: in a tiny collection they are still the answer, ranked by score.
@@ -228,27 +242,41 @@ class BM25Index:
                     [postings.docs[postings.indptr[t] : postings.indptr[t + 1]] for t in set(ids)]
                 )
             )
+            if alive is not None:
+                matched = matched[alive[matched]]
             if matched.shape[0] > len(hits):
                 scores = self.engine.score_all(ids, known)
                 hits = rank_candidates(scores, matched, k, positive=False)
         return hits
 
     def _search_with_delta(
-        self, delta: Delta, terms: Sequence[str], k: int
+        self,
+        delta: Delta,
+        terms: Sequence[str],
+        k: int,
+        alive: NDArray[np.bool_] | None = None,
     ) -> list[tuple[int, float]]:
         """The main index's best (old copies masked, rescaled to the joint IDF) and the delta's
-        best, merged by score then position: what one index of both would return."""
+        best, merged by score then position: what one index of both would return. ``alive``
+        covers main then delta positions, and is combined with the delta's own mask."""
         engine = self.engine
         assert isinstance(engine, SparseEngine)
+        split = self.postings.n_docs
+        main_alive = delta.alive
+        delta_alive: NDArray[np.bool_] | None = None
+        if alive is not None:
+            main_alive = alive[:split] if main_alive is None else main_alive & alive[:split]
+            delta_alive = alive[split:]
         vocab = self.postings.vocab
         found = {t: vocab[t] for t in terms if t in vocab}
         ids = [found[t] for t in terms if t in found]
         weights = delta.main_weights(self, found)
-        hits = engine.top_k(ids, [], k, weights=weights, alive=delta.alive) if ids else []
+        hits = engine.top_k(ids, [], k, weights=weights, alive=main_alive) if ids else []
         dvocab = delta.postings.vocab
         delta_ids = [dvocab[t] for t in terms if t in dvocab]
-        split = self.postings.n_docs
-        hits += [(split + pos, s) for pos, s in delta.engine.top_k(delta_ids, [], k)]
+        hits += [
+            (split + pos, s) for pos, s in delta.engine.top_k(delta_ids, [], k, alive=delta_alive)
+        ]
         hits.sort(key=lambda hit: (-hit[1], hit[0]))
         return hits[:k]
 

@@ -12,7 +12,8 @@ recorded responses in ``shared/fixtures/hf_*``):
 * ``GET /api/papers/search?q=...&limit=N`` returns daily-paper-like items.
 
 ``paper.summary`` is the arXiv abstract (the authors' words) and becomes the abstract. Upvotes,
-GitHub repo, project page and the AI summary/keywords are Hugging Face's and go to metadata only.
+GitHub repo, project page and the AI summary/keywords are Hugging Face's and go to metadata only;
+so does the day whose list a paper was fetched from (``hf_daily_date``, what the digest reads).
 """
 
 from __future__ import annotations
@@ -138,6 +139,19 @@ def parse_items(items: Any, request: str) -> Batch:
     return batch
 
 
+def on_daily_list(paper: Paper, day: date) -> Paper:
+    """``paper`` marked as listed on ``day``'s daily list (``metadata["hf_daily_date"]``).
+
+    Why the requested day wins over ``submittedOnDailyAt``: the digest asks "which papers are
+    the list of day D", and the answer is what ``?date=D`` returned, whatever timestamp an item
+    carries (a timestamp can be missing, or fall on the neighbouring day in another zone)."""
+    if paper.metadata.get("hf_daily_date") == day.isoformat():
+        return paper
+    return paper.model_copy(
+        update={"metadata": {**paper.metadata, "hf_daily_date": day.isoformat()}}
+    )
+
+
 def dates_between(start: date, end: date) -> list[date]:
     if end < start:
         raise ValueError(f"--from {start} is after --to {end}")
@@ -174,6 +188,8 @@ class HuggingFacePapers:
             response = await self.http.get(url, params=params)
             items = _decode_json(response, request)
             got = parse_items(items, request)
+            if day is not None:
+                got.papers = [on_daily_list(paper, day) for paper in got.papers]
             batch.extend(got)
             if on_page is not None:
                 on_page(day.isoformat() if day else "today", len(batch.papers))

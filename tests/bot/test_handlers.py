@@ -93,7 +93,13 @@ class FakeLibrary:
         return _FakeIndex(len(self.papers))
 
     def search(
-        self, query: str, *, k: int = 10, offset: int = 0, collection: str | None = None
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        offset: int = 0,
+        collection: str | None = None,
+        filters: Any = None,
     ) -> list[Hit]:
         self._enter("search")
         if not query.strip():
@@ -101,7 +107,7 @@ class FakeLibrary:
         ids = list(self.papers)[offset : offset + k]
         return [Hit(id=i, title=self.papers[i].title, score=1.0, url=None) for i in ids]
 
-    def ask(self, question: str, *, collection: str | None = None) -> Any:
+    def ask(self, question: str, *, collection: str | None = None, filters: Any = None) -> Any:
         self._enter("ask")
         raise EmptyQuery("no terms")
 
@@ -116,6 +122,9 @@ class FakeLibrary:
         self, prefix: str, *, limit: int = 25, collection: str | None = None
     ) -> list[tuple[str, str]]:
         return [(pid, p.title) for pid, p in self.papers.items() if prefix in p.title][:limit]
+
+    def categories(self, collection: Any = None) -> list[tuple[str, int]]:
+        return []
 
     def info(self, collection: str | None = None) -> CollectionInfo:
         self._enter("info")
@@ -274,13 +283,18 @@ async def test_sync_registers_commands_in_a_guild(
     put = [r for r in standin.requests if r.method == "PUT"]
     assert len(put) == 1 and put[0].path.endswith(f"/guilds/{standin.guild_id}/commands")
     names = {c["name"]: c for c in put[0].body}
-    assert set(names) == {"ask", "search", "paper", "similar", "about", "help", "add", "watch"}
+    assert set(names) == {"ask", "search", "paper", "similar", "about", "help", "add", "watch"} | {
+        "follow",
+        "following",
+        "unfollow",
+        "digest",
+    }
     assert all(c["description"] for c in put[0].body)
     question = names["ask"]["options"][0]
     assert question["required"] and question["max_length"] == 4000
     assert names["paper"]["options"][0]["autocomplete"] is True
     assert names["add"]["options"][0]["max_length"] == 300
-    assert "synced 8 commands" in out.getvalue() and not err.getvalue()
+    assert f"synced {len(names)} commands" in out.getvalue() and not err.getvalue()
     # No gateway connection is needed to sync.
     assert not standin.frames
 

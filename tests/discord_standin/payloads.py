@@ -194,8 +194,16 @@ def message(
     return payload
 
 
+class ChannelRef(int):
+    """A slash-command option value naming a channel (option type 7), e.g.
+    ``slash("digest", channel=ChannelRef(channel_id))``: sent as the id, resolved in ``data``."""
+
+
 def option_type(value: Any) -> int:
-    """Discord's option type for a Python value (string 3, integer 4, boolean 5, number 10)."""
+    """Discord's option type for a Python value (string 3, integer 4, boolean 5, number 10,
+    channel 7 for a :class:`ChannelRef`)."""
+    if isinstance(value, ChannelRef):
+        return 7
     if isinstance(value, bool):
         return 5
     if isinstance(value, int):

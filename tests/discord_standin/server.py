@@ -48,6 +48,8 @@ OP_HEARTBEAT_ACK = 11
 # Interaction types and callback types.
 IX_PING, IX_COMMAND, IX_COMPONENT, IX_AUTOCOMPLETE, IX_MODAL = 1, 2, 3, 4, 5
 CB_MESSAGE, CB_DEFERRED_MESSAGE, CB_DEFERRED_UPDATE, CB_UPDATE, CB_AUTOCOMPLETE = 4, 5, 6, 7, 8
+CB_MODAL = 9
+FLAG_HAS_THREAD = 1 << 5
 
 FLAG_EPHEMERAL = 1 << 6
 MESSAGE_CONTENT_INTENT = 1 << 15
@@ -131,6 +133,7 @@ class Interaction:
     followups: list[RecordedRequest] = field(default_factory=list)
     edits: list[RecordedRequest] = field(default_factory=list)  # PATCHes through the token
     original_id: int | None = None  # the message the callback created, deferred, or updates
+    modal: dict[str, Any] | None = None  # the modal the bot opened in answer (callback type 9)
 
     @property
     def acked_at(self) -> float | None:
@@ -172,6 +175,7 @@ class DiscordStandIn:
         self.interactions: dict[int, Interaction] = {}
         self._by_token: dict[str, Interaction] = {}
         self.messages: dict[int, dict[str, Any]] = {}
+        self.threads: dict[int, dict[str, Any]] = {}  # thread id -> channel object (type 11)
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id or None -> commands
         self.faults: list[Fault] = []
         self.shard_count = 1
@@ -278,6 +282,7 @@ class DiscordStandIn:
         members = [P.member(self.bot_user)] + [self._member_of(u) for u in self.users.values()]
         payload = P.guild(guild_id, name, [P.text_channel(channel_id, guild_id)], members)
         payload["roles"].extend(self.roles.get(guild_id, []))
+        payload["threads"] = [t for t in self.threads.values() if t["guild_id"] == str(guild_id)]
         return payload
 
     def fail_next(
@@ -364,13 +369,16 @@ class DiscordStandIn:
         message: dict[str, Any] | None = None,
         guild: bool = True,
         guild_id: int | None = None,
+        channel_id: int | None = None,
     ) -> Interaction:
         """Send an INTERACTION_CREATE as Discord would and start tracking the bot's answers.
 
-        ``guild_id`` picks the guild (default: the first); ``guild=False`` makes it a DM."""
+        ``guild_id`` picks the guild (default: the first); ``guild=False`` makes it a DM;
+        ``channel_id`` a thread of the guild or a DM channel instead of the guild's channel."""
         author = self.users[user] if isinstance(user, str) else user
         gid = guild_id or self.guild_id
-        channel_id = self.channel_of(gid)
+        channel = self._channel_payload(channel_id, gid, author)
+        channel_id = int(channel["id"])
         ix_id = P.snowflake()
         token = "ix-" + secrets.token_urlsafe(24)
         payload: dict[str, Any] = {
@@ -379,7 +387,7 @@ class DiscordStandIn:
             "type": itype,
             "data": data,
             "channel_id": str(channel_id),
-            "channel": P.text_channel(channel_id, gid),
+            "channel": channel,
             "token": token,
             "version": 1,
             "locale": "en-US",
@@ -413,9 +421,10 @@ class DiscordStandIn:
         dm: bool = False,
         **options: Any,
     ) -> Interaction:
-        """Invoke ``/name`` with ``options`` (strings, ints, bools), in ``guild_id`` (default the
-        first guild) or, with ``dm``, in a direct message."""
-        data = {
+        """Invoke ``/name`` with ``options`` (strings, ints, bools, channels as
+        :class:`payloads.ChannelRef`), in ``guild_id`` (default the first guild) or, with ``dm``,
+        in a direct message."""
+        data: dict[str, Any] = {
             "id": str(self._command_id(name)),
             "name": name,
             "type": 1,
@@ -423,6 +432,19 @@ class DiscordStandIn:
                 {"name": k, "type": P.option_type(v), "value": v} for k, v in options.items()
             ],
         }
+        channels = {  # a channel option's object travels in data.resolved, as Discord sends it
+            str(int(v)): {
+                **P.text_channel(int(v), guild_id or self.guild_id),
+                "permissions": P.ALL_PERMISSIONS,
+            }
+            for v in options.values()
+            if isinstance(v, P.ChannelRef)
+        }
+        if channels:
+            for option in data["options"]:
+                if isinstance(option["value"], P.ChannelRef):
+                    option["value"] = str(int(option["value"]))
+            data["resolved"] = {"channels": channels}
         return await self.fire(IX_COMMAND, data, user=user, guild=not dm, guild_id=guild_id)
 
     async def autocomplete(
@@ -458,7 +480,55 @@ class DiscordStandIn:
         current = self.messages.get(int(message["id"]), message)
         data = {"custom_id": custom_id, "component_type": 2}
         gid = int(current["guild_id"]) if current.get("guild_id") else None
+        where = int(current["channel_id"])
+        if where in self.threads:
+            return await self.fire(
+                IX_COMPONENT, data, user=user, message=current, guild_id=gid, channel_id=where
+            )
+        if gid is None and where in self._dm_channels.values():
+            return await self.fire(
+                IX_COMPONENT, data, user=user, message=current, guild=False, channel_id=where
+            )
         return await self.fire(IX_COMPONENT, data, user=user, message=current, guild_id=gid)
+
+    async def submit_modal(
+        self, opened: Interaction, values: dict[str, str], user: str = "alice"
+    ) -> Interaction:
+        """Fill in and submit the modal the bot opened in answer to ``opened`` (a MODAL_SUBMIT
+        interaction in the same place, carrying the component's message as Discord does)."""
+        modal = opened.modal
+        if modal is None:
+            raise AssertionError("the bot opened no modal for that interaction")
+        rows = [
+            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
+            for key, value in values.items()
+        ]
+        data = {"custom_id": modal["custom_id"], "components": rows}
+        payload = opened.payload
+        message = payload.get("message")
+        if message is not None:
+            message = self.messages.get(int(message["id"]), message)
+        return await self.fire(
+            IX_MODAL,
+            data,
+            user=user,
+            message=message,
+            guild="guild_id" in payload,
+            guild_id=int(payload["guild_id"]) if "guild_id" in payload else None,
+            channel_id=int(payload["channel_id"]),
+        )
+
+    def _channel_payload(
+        self, channel_id: int | None, guild_id: int, author: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The channel object an interaction carries: the guild's channel, a thread, a DM."""
+        if channel_id is None:
+            return P.text_channel(self.channel_of(guild_id), guild_id)
+        if channel_id in self.threads:
+            return self.threads[channel_id]
+        if channel_id in self._dm_channels.values():
+            return {"id": str(channel_id), "type": 1, "recipients": [author], "flags": 0}
+        return P.text_channel(channel_id, guild_id)
 
     def dm_channel_id(self, user: str) -> int:
         """The id of the direct-message channel between ``user`` and the bot."""
@@ -474,11 +544,19 @@ class DiscordStandIn:
         mention_bot: bool = False,
         dm: bool = False,
         guild_id: int | None = None,
+        channel_id: int | None = None,
+        reply_to: dict[str, Any] | None = None,
+        ping_reply: bool = True,
     ) -> dict[str, Any]:
         """A user posts ``content`` in the channel of ``guild_id`` (default: the first guild) as a
         MESSAGE_CREATE. With ``mention_bot`` the message mentions the bot, as ``<@bot id>
         content`` with the bot in ``mentions``. With ``dm`` it is a direct message to the bot
         instead: no guild, no member.
+
+        ``channel_id`` posts in a thread instead (see ``threads``). ``reply_to`` makes it a reply
+        to that message (type 19 with ``message_reference`` and ``referenced_message``, in the
+        replied message's channel); with ``ping_reply`` (Discord's default) the replied message's
+        author is mentioned, so a reply to the bot carries its content like a mention does.
 
         Like Discord, a guild message that does not mention the bot reaches a bot without the
         privileged message-content intent with empty ``content`` and ``embeds``."""
@@ -486,19 +564,36 @@ class DiscordStandIn:
         gid = guild_id or self.guild_id
         mentions = [self.bot_user] if mention_bot else []
         text = f"<@{self.application_id}> {content}" if mention_bot else content
+        where = self.dm_channel_id(user) if dm else (channel_id or self.channel_of(gid))
+        reference = None
+        if reply_to is not None:
+            replied = self.messages.get(int(reply_to["id"]), reply_to)
+            where = int(replied["channel_id"])
+            reference = {
+                "type": 0,
+                "message_id": replied["id"],
+                "channel_id": replied["channel_id"],
+                **({"guild_id": replied["guild_id"]} if replied.get("guild_id") else {}),
+            }
+            if ping_reply and replied["author"]["id"] not in {m["id"] for m in mentions}:
+                mentions.append(replied["author"])
         msg = P.message(
             message_id=P.snowflake(),
-            channel_id=self.dm_channel_id(user) if dm else self.channel_of(gid),
+            channel_id=where,
             guild_id=None if dm else gid,
             author=author,
             content=text,
             mentions=mentions,
+            message_reference=reference,
         )
+        if reply_to is not None:
+            msg["referenced_message"] = self.messages.get(int(reply_to["id"]), reply_to)
         if not dm:
             msg["member"] = {k: v for k, v in self._member_of(author).items() if k != "user"}
         self.messages[int(msg["id"])] = msg
         sent = msg
-        if not dm and not mention_bot and not self.intents & MESSAGE_CONTENT_INTENT:
+        addressed = mention_bot or any(m["id"] == self.bot_user["id"] for m in mentions)
+        if not dm and not addressed and not self.intents & MESSAGE_CONTENT_INTENT:
             sent = {**msg, "content": "", "embeds": [], "attachments": [], "components": []}
         await self.dispatch("MESSAGE_CREATE", sent, shard_id=self._shard_of(gid))
         return msg
@@ -674,7 +769,13 @@ class DiscordStandIn:
                 r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<mid>@original|\d+)",
                 self._delete_wh_message,
             ),
+            ("POST", r"/users/@me/channels", self._create_dm),
             ("POST", r"/channels/(?P<channel>\d+)/messages", self._create_message),
+            (
+                "POST",
+                r"/channels/(?P<channel>\d+)/messages/(?P<mid>\d+)/threads",
+                self._start_thread,
+            ),
             (
                 "PATCH",
                 r"/channels/(?P<channel>\d+)/messages/(?P<mid>\d+)",
@@ -768,6 +869,8 @@ class DiscordStandIn:
         if channel_id is None:
             channel_id = int(ix.payload["channel_id"]) if ix is not None else self.channel_id
         owner = next((g for g, (_, c) in self.guilds.items() if c == channel_id), None)
+        if channel_id in self.threads:
+            owner = int(self.threads[channel_id]["guild_id"])
         msg = P.message(
             message_id=P.snowflake(),
             channel_id=channel_id,
@@ -828,6 +931,11 @@ class DiscordStandIn:
             msg = self._new_message(ix, {}, flags=flags | FLAG_LOADING)
             ix.original_id = int(msg["id"])
             resource = msg
+        elif cb_type == CB_MODAL:
+            if ix.type not in (IX_COMMAND, IX_COMPONENT):  # Discord: no modal for a modal
+                ix.callbacks.pop()
+                return json_response({"message": "Invalid Form Body", "code": 50035}, 400)
+            ix.modal = data
         elif cb_type in (CB_UPDATE, CB_DEFERRED_UPDATE) and ix.payload.get("message"):
             # For a component, "@original" is the message the component is on.
             msg = self.messages.get(int(ix.payload["message"]["id"]))
@@ -914,11 +1022,76 @@ class DiscordStandIn:
         msg["deleted"] = True
         return web.Response(status=204)
 
+    async def _create_dm(self, request: web.Request, body: Any) -> web.Response:
+        """Open (or get) the direct-message channel with ``recipient_id``: a DM channel object."""
+        recipient = str((body or {}).get("recipient_id") or "")
+        name = next((n for n, u in self.users.items() if u["id"] == recipient), None)
+        if name is None:
+            return json_response({"message": "Unknown User", "code": 10013}, 404)
+        return json_response(
+            {
+                "id": str(self.dm_channel_id(name)),
+                "type": 1,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [self.users[name]],
+            }
+        )
+
     async def _create_message(self, request: web.Request, body: Any, channel: str) -> web.Response:
         data = body or {}
         ref = data.get("message_reference")
         msg = self._new_message(None, data, channel_id=int(channel), reference=ref)
         return json_response(msg)
+
+    async def _start_thread(
+        self, request: web.Request, body: Any, channel: str, mid: str
+    ) -> web.Response:
+        """Start a public thread from a message: the thread takes the message's id, the message
+        gets ``thread`` and the HAS_THREAD flag, and THREAD_CREATE goes to the guild."""
+        msg = self.messages.get(int(mid))
+        if msg is None or msg.get("deleted") or msg["channel_id"] != channel:
+            return json_response({"message": "Unknown Message", "code": 10008}, 404)
+        if not msg.get("guild_id") or int(channel) in self.threads:
+            return json_response(
+                {"message": "Cannot execute action on this channel type", "code": 50024}, 400
+            )
+        if int(mid) in self.threads:
+            return json_response(
+                {"message": "A thread has already been created for this message", "code": 160004},
+                400,
+            )
+        name = str((body or {}).get("name") or "")
+        if not 1 <= len(name) <= 100:
+            return json_response({"message": "Invalid Form Body", "code": 50035}, 400)
+        thread = {
+            "id": mid,
+            "type": 11,
+            "guild_id": msg["guild_id"],
+            "parent_id": channel,
+            "owner_id": str(self.application_id),
+            "name": name,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": int((body or {}).get("auto_archive_duration") or 4320),
+                "archive_timestamp": P.iso_now(),
+                "locked": False,
+            },
+        }
+        self.threads[int(mid)] = thread
+        msg["thread"] = thread
+        msg["flags"] = msg["flags"] | FLAG_HAS_THREAD
+        gid = int(msg["guild_id"])
+        await self.dispatch(
+            "THREAD_CREATE", {**thread, "newly_created": True}, shard_id=self._shard_of(gid)
+        )
+        return json_response(thread, 201)
 
     async def _edit_channel_message(
         self, request: web.Request, body: Any, channel: str, mid: str
