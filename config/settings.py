@@ -142,11 +142,12 @@ class Settings(BaseSettings):
     )
     # Topic alerts (/follow). The threshold is chosen on the train topics of bench/bench_alerts.py.
     alert_min_score: float = Field(
-        default=0.6,
+        default=0.55,
         ge=0,
         le=1,
         description="How well a new paper must match a followed topic to be announced: BM25 "
-        "over the topic's best attainable score (0..1), every word of the topic required.",
+        "over the topic's best attainable score (0..1); every word of the topic is required, "
+        "all in the title or in one sentence.",
     )
     alert_max_follows_user: int = Field(default=10, ge=1, le=100)
     alert_max_follows_guild: int = Field(default=50, ge=1, le=1000)

@@ -307,6 +307,22 @@ _PRONOUN = re.compile(
     re.IGNORECASE,
 )
 _SPACES = re.compile(r"\s+")
+# Asking for a paper not shown yet: "is there one that...", "any other papers on...", "what
+# about X?". Not when it speaks of the shown papers ("is there a dataset they used?").
+_SEEK = re.compile(
+    r"\b(?:is|are)\s+there\b|\bany\s+(?:other|more|similar)\b|\banything\s+(?:else|on|about)\b"
+    r"|\b(?:another|other|more|similar|different)\s+(?:papers?|ones?|works?|stud(?:y|ies)"
+    r"|approach(?:es)?|methods?)\b|\bsomething\s+(?:else|similar|on|about|for)\b"
+    r"|^\W*(?:and\s+)?(?:what|how)\s+about\b|\bany\s+papers?\b",
+    re.IGNORECASE,
+)
+_SHOWN = re.compile(r"\b(?:it|its|they|them|their|these|those|above)\b", re.IGNORECASE)
+
+
+def seeks_another(question: str) -> bool:
+    """Whether a follow-up asks for a paper beyond those shown ("is there one that avoids
+    phoneme alignment?", "what about text-video retrieval?"), rather than about them."""
+    return bool(_SEEK.search(question)) and not _SHOWN.search(question)
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,6 +517,13 @@ def answer_followup(
             answer = composed(query, named, _always_gate())
             if answer.answered and answer.papers[0].id == refs.ids[0]:
                 return FollowUp(labelled(answer), "previous", refs.ids)
+    elif seeks_another(question) and library.tokenizer.terms(text):
+        # Straight to the collection: the shown papers are what the user looked past, and the
+        # follow-up's own words lead ("anything on idioms?" is not about the last topic); the
+        # previous question is added only when those words alone find nothing that answers.
+        answer = library.ask(text, collection=scope)
+        if answer.answered:
+            return FollowUp(labelled(answer), "collection", ())
     elif papers and library.tokenizer.terms(text):
         ordered, coverage = _prior_order(papers, text, library, stats)
         sure = refs.pronoun and coverage >= PRONOUN_COVERAGE

@@ -147,3 +147,24 @@ def test_followup_falls_back_to_the_collection(library: Library) -> None:
     )
     assert result.source == "collection"
     assert result.answer.papers and result.answer.papers[0].id not in shown
+
+
+@pytest.mark.parametrize(
+    ("question", "seeks"),
+    [
+        ("is there one that avoids phoneme alignment?", True),
+        ("any other papers on long context?", True),
+        ("what about text-video retrieval?", True),
+        ("anything on idioms?", True),
+        ("is there a dataset they used?", False),
+        ("what about their memory use?", False),
+        ("how does the second one compare?", False),
+        ("what dataset did they use?", False),
+    ],
+)
+def test_asking_for_another_paper_is_told_from_asking_about_the_shown_ones(
+    question: str, seeks: bool
+) -> None:
+    from retrieval.conversations import seeks_another
+
+    assert seeks_another(question) is seeks

@@ -230,9 +230,21 @@ def test_normalised_score_needs_every_word_and_stays_within_0_and_1(lib: Library
     # A word the paper does not use: no match, unless partial matches are allowed.
     partial = "robot grasping of unknown objects with tactile"
     assert normalised_bm25(lib, index, partial, rows)[1] == 0.0
-    loose = normalised_bm25(lib, index, partial, rows, require_all=False)[1]
+    loose = normalised_bm25(lib, index, partial, rows, require_all=False, together=False)[1]
     assert 0 < loose < normalised_bm25(lib, index, "robot grasping", rows)[1]
     assert normalised_bm25(lib, index, "speech", rows)[1] == 0.0
+
+
+def test_every_word_must_be_said_in_one_sentence_or_the_title(lib: Library) -> None:
+    index = lib.index()
+    scattered = [(1, "A study", "We write code for robots. A benchmark of chairs follows.")]
+    one_sentence = [(2, "A study", "We build a benchmark for code generation. It is hard.")]
+    in_title = [(3, "Code generation benchmarks", "We build one. Code matters; so do benchmarks.")]
+    topic = "code generation benchmarks"
+    assert normalised_bm25(lib, index, "code benchmark", scattered)[1] == 0.0
+    assert normalised_bm25(lib, index, "code benchmark", scattered, together=False)[1] > 0
+    assert normalised_bm25(lib, index, topic, one_sentence)[2] > 0
+    assert normalised_bm25(lib, index, topic, in_title)[3] > 0
 
 
 def test_read_only_store_follows_nothing(tmp_path: Path) -> None:
