@@ -132,9 +132,9 @@ class FollowCog(commands.Cog):
     @app_commands.command(name="follow", description="Get new papers on a topic as they arrive.")
     @app_commands.describe(
         topic='What to follow, as you would search it, e.g. "retrieval augmented generation"',
-        channel="Post alerts in this channel (default: here; needs Manage Server or an /add role)",
+        channel="Post alerts in this channel (needs Manage Server or an /add role); "
+        "leave empty to get them by direct message",
         min_score="How closely papers must match, 0 to 1 (default: the bot's calibrated value)",
-        dm="True: send the alerts to you by direct message instead",
     )
     async def follow(
         self,
@@ -142,20 +142,22 @@ class FollowCog(commands.Cog):
         topic: app_commands.Range[str, 1, 200],
         channel: discord.TextChannel | None = None,
         min_score: app_commands.Range[float, 0.0, 1.0] | None = None,
-        dm: bool = False,
     ) -> None:
         if await self._unavailable(interaction):
             return
         assert self.follows is not None
         guild_id = interaction.guild_id
-        by_dm = dm or guild_id is None
+        # A follow is the user's own, by DM, unless a channel is named: posting in a channel
+        # speaks for the server, so it takes the right to manage its papers.
+        by_dm = channel is None or guild_id is None
         channel_id: int | None = None
         if not by_dm:
+            assert channel is not None
             if not may_manage_papers(interaction, self.bot.settings.add_roles):
                 text = channel_refusal(self.bot.settings.add_roles)
                 await send_response(interaction, notice(text), ephemeral=True)
                 return
-            channel_id = channel.id if channel is not None else interaction.channel_id
+            channel_id = channel.id
         await defer(interaction, ephemeral=by_dm)
         from retrieval.follows import AlreadyFollowed, FollowError
 
@@ -196,6 +198,7 @@ class FollowCog(commands.Cog):
         if await self._unavailable(interaction):
             return
         assert self.follows is not None
+        await defer(interaction, ephemeral=True)  # the store read may queue behind index work
         mine = await self.bot.run_blocking(self.follows.of_user, interaction.user.id)
         lines = [follow_line(f) for f in mine]
         if interaction.guild_id is not None:
@@ -208,7 +211,7 @@ class FollowCog(commands.Cog):
             lines.insert(0, "You don't follow any topic yet. Try `/follow topic: robot grasping`.")
         else:
             lines.insert(0, "Topics you follow:")
-        await send_response(
+        await send_followup(
             interaction, notice(join_within(lines, CONTENT_MAX - 200)), ephemeral=True
         )
 
@@ -221,15 +224,16 @@ class FollowCog(commands.Cog):
             return
         assert self.follows is not None
         user = interaction.user.id
+        await defer(interaction, ephemeral=True)  # the store work may queue behind index work
         found = await self.bot.run_blocking(self.follows.find_own, user, topic)
         removed = None
         if found is not None:
             removed = await self.bot.run_blocking(self.follows.unfollow, user, found.id)
         if removed is None:
-            await send_response(interaction, notice(NOT_YOURS), ephemeral=True)
+            await send_followup(interaction, notice(NOT_YOURS), ephemeral=True)
             return
         line = f"Stopped following **{fit_text(removed.topic, 200)}** ({where_text(removed)})."
-        await send_response(interaction, notice(line), ephemeral=True)
+        await send_followup(interaction, notice(line), ephemeral=True)
 
     @unfollow.autocomplete("topic")
     async def _unfollow_autocomplete(

@@ -82,15 +82,21 @@ def _date(value: datetime | None) -> str:
 
 HELP_TEXT = f"""\
 **paperbot** answers with sentences quoted word for word from paper abstracts, with links.
-• `/ask question` – an answer quoted from the best papers. Buttons: *More papers*, *Show abstract*.
+• `/ask question` – an answer quoted from the best papers. Buttons: *More papers*, *Show abstract*, \
+👍/👎 (your vote, private), *Follow up* (ask more in a thread: "how does the second one compare?").
 • `/search query` – ranked titles, {PAGE_SIZE} per page.
+• Both take `since` / `until` (2024, 2024-03 or 2024-03-15) and `category` (e.g. cs.CL).
 • `/paper paper` – one paper: abstract, authors, date, links (start typing for suggestions).
 • `/similar paper` – papers like a given one.
-• `/about` – what I search and how big it is.
-• `/add paper` – add an arXiv paper (id, arXiv or Hugging Face link) to this server's collection.
-• `/watch enabled` – add papers linked here in messages that mention me (both: Manage Server).
+• `/follow topic` – new papers on a topic, once a day at most, by DM or in a channel; \
+`/following` lists, `/unfollow` stops.
 • `/digest channel time` – the day's top Hugging Face papers there daily (`time:off` stops it).
-You can also mention me with a question: @paperbot how does DPO compare to PPO?"""
+• `/add paper` – add an arXiv paper (id, arXiv or Hugging Face link) to this server's collection.
+• `/watch enabled` – add papers linked here in messages that mention me.
+• `/about` – what I search and how big it is.
+Channel follows, `/digest`, `/add` and `/watch` need Manage Server (or a role the server allows).
+Mention me with a question (@paperbot how does DPO compare to PPO?), or reply to one of my \
+answers with a follow-up."""
 
 MENTION_HELP = (
     "Hi! Ask me about research papers: mention me with a question, e.g. "

@@ -17,8 +17,7 @@ from retrieval.papers import Paper
 from tests.bot.checks import assert_no_ping, assert_within_limits, is_ephemeral
 from tests.bot.conftest import Running, running_bot
 from tests.discord_standin import DiscordStandIn
-from tests.discord_standin.payloads import option_type
-from tests.discord_standin.server import IX_COMMAND
+from tests.discord_standin.payloads import ChannelRef
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TOPIC = "quantum error correction"
@@ -85,15 +84,12 @@ async def follow(
     in_dm: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
-    """``/follow`` with ``options`` (``dm`` among them: the stand-in's ``slash(dm=...)`` means
-    "invoked in a DM", so the interaction is fired directly)."""
-    data = {
-        "id": str(discord._command_id("follow")),
-        "name": "follow",
-        "type": 1,
-        "options": [{"name": k, "type": option_type(v), "value": v} for k, v in options.items()],
-    }
-    ix = await discord.fire(IX_COMMAND, data, user=user, guild=not in_dm, guild_id=guild_id)
+    """``/follow`` with ``options``: for this channel (the ``channel`` option set to the
+    guild's channel, as the picker sends it), or with ``dm=True`` for the user by DM (no
+    channel given)."""
+    if not options.pop("dm", False) and not in_dm:
+        options.setdefault("channel", ChannelRef(discord.channel_of(guild_id)))
+    ix = await discord.slash("follow", user, guild_id=guild_id, dm=in_dm, **options)
     return await discord.wait_answer(ix)
 
 
@@ -122,8 +118,8 @@ async def test_channel_follow_needs_the_right_a_dm_follow_does_not(bot: Running)
     assert "already followed" in again["content"]
     listed = await discord.wait_answer(await discord.slash("following", user="carol"))
     assert is_ephemeral(listed)
-    assert TOPIC in listed["data"]["content"] and "by direct message" in listed["data"]["content"]
-    assert f"<#{discord.channel_id}>" in listed["data"]["content"]  # alice's, in this server
+    assert TOPIC in listed["content"] and "by direct message" in listed["content"]
+    assert f"<#{discord.channel_id}>" in listed["content"]  # alice's, in this server
     follows = cog_of(bot).follows
     assert len(follows.of_guild(discord.guild_id)) == 2
 
@@ -173,7 +169,7 @@ async def test_restart_keeps_follows_and_what_was_announced(
     async with running_bot(standin, make_settings(), library) as running:
         cog_of(running).delivery.clock = clock
         listed = await standin.wait_answer(await standin.slash("following"))
-        assert TOPIC in listed["data"]["content"]
+        assert TOPIC in listed["content"]
         await cog_of(running).delivery.run_once()  # papers stored while the bot was down
         assert len(channel_posts(standin, standin.channel_id)) == 1
     clock.now += timedelta(days=3)
@@ -223,14 +219,14 @@ async def test_unfollow_suggests_only_ones_own_topics(bot: Running) -> None:
     choices = (await discord.wait_ack(typed)).body["data"]["choices"]
     assert [c["name"] for c in choices] == ["robot grasping · DM"]
     gone = await discord.wait_answer(await discord.slash("unfollow", topic=choices[0]["value"]))
-    assert "Stopped following **robot grasping**" in gone["data"]["content"]
+    assert "Stopped following **robot grasping**" in gone["content"]
     alices = cog_of(bot).follows.of_user(int(discord.users["alice"]["id"]))
     assert [f.topic for f in alices] == [TOPIC]
     bobs = cog_of(bot).follows.topics(int(discord.users["bob"]["id"]), "")
     refused = await discord.wait_answer(
         await discord.slash("unfollow", topic=str(bobs[0].id))  # alice names bob's follow
     )
-    assert "don't follow" in refused["data"]["content"]
+    assert "don't follow" in refused["content"]
     assert len(cog_of(bot).follows.topics(int(discord.users["bob"]["id"]), "")) == 1
 
 
