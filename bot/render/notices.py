@@ -82,8 +82,9 @@ def _date(value: datetime | None) -> str:
 
 HELP_TEXT = f"""\
 **paperbot** answers with sentences quoted word for word from paper abstracts, with links.
-• `/ask question` – an answer quoted from the best papers. Buttons: *More papers*, *Show abstract*, \
-👍/👎 (your vote, private), *Follow up* (ask more in a thread: "how does the second one compare?").
+• `/ask question` – an answer quoted from the best papers. Buttons: *More papers*, \
+*Show abstract*, 👍/👎 (your vote, private), *Follow up* (ask more in a thread: \
+"how does the second one compare?").
 • `/search query` – ranked titles, {PAGE_SIZE} per page.
 • Both take `since` / `until` (2024, 2024-03 or 2024-03-15) and `category` (e.g. cs.CL).
 • `/paper paper` – one paper: abstract, authors, date, links (start typing for suggestions).
