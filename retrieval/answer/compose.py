@@ -33,6 +33,7 @@ from retrieval.answer.evidence import (
 )
 from retrieval.answer.links import hf_url_for, page_url_for, with_text_fragment
 from retrieval.answer.semantic import Embedder, embedder
+from retrieval.llm.model import WrittenAnswer
 from retrieval.index import TermStats
 from retrieval.papers import Paper
 from retrieval.tokenize import TermSpan, Tokenizer
@@ -136,6 +137,8 @@ class Answer:
     as_of: datetime | None = None
     reason: str | None = None  # why an answer was declined: "no-terms", "no-candidates", ...
     query_terms: tuple[str, ...] = ()
+    # A model-written answer citing the quotes shown (``retrieval.llm``); None: extractive only.
+    written: WrittenAnswer | None = None
 
 
 @dataclass(frozen=True, slots=True)
