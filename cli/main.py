@@ -113,8 +113,10 @@ def cmd_search(args: argparse.Namespace, ctx: Context) -> int:
 
 # -- ask ------------------------------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, ctx: Context) -> int:
+    from cli.llm import with_model_answer
     from cli.render import render_answer
     from retrieval.answer.compose import answer_to_json
+    from retrieval.llm.writer import written_to_json
     from retrieval.sanitize import echo, json_dumps
     from retrieval.search import EmptyQuery
 
@@ -143,8 +145,12 @@ def cmd_ask(args: argparse.Namespace, ctx: Context) -> int:
         raise UserError(
             f"nothing searchable in {echo(question)!r}: try a few topic words"
         ) from None
+    answer = with_model_answer(answer, args, ctx)
     if args.json:
-        out.write(json_dumps(answer_to_json(answer)) + "\n")
+        payload = answer_to_json(answer)
+        if answer.written is not None:
+            payload["written"] = written_to_json(answer)
+        out.write(json_dumps(payload) + "\n")
     else:
         out.write(render_answer(answer, color=out.isatty()) + "\n")
     return 0
@@ -262,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="*")
     p.add_argument("--json", action="store_true")
     p.add_argument("--batch", action="store_true", help="questions on stdin, JSON lines out")
+    p.add_argument(
+        "--no-llm", action="store_true", help="no model-written answer, even when configured"
+    )
     add_filter_options(p)
     _common(p)
     p.set_defaults(func=cmd_ask)

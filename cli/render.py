@@ -12,6 +12,7 @@ from __future__ import annotations
 import textwrap
 from datetime import date, datetime
 
+from cli.llm import footer_line, written_lines
 from retrieval.answer.compose import Answer, AnsweredPaper
 from retrieval.answer.highlight import quote_chunks
 from retrieval.sanitize import clean, clean_line, echo
@@ -67,6 +68,7 @@ def _as_of(value: datetime | date | None) -> str:
 def render_answer(answer: Answer, *, color: bool = False) -> str:
     """The answer as lines of text: papers, quotes, links; or the closest titles if declined."""
     lines = [f"Q: {echo(answer.question)}", ""]
+    lines.extend(_wrap(line, "", color) if line else line for line in written_lines(answer))
     if answer.reason == "filtered-out":
         lines.append("No paper in this collection passes the filters (--since/--until/--category).")
     elif not answer.answered:
@@ -95,4 +97,6 @@ def render_answer(answer: Answer, *, color: bool = False) -> str:
     if answer.papers and not answer.answered:
         lines.append("")
     lines.append(footer)
+    if (written_by := footer_line(answer)) is not None:
+        lines.append(written_by)
     return "\n".join(lines)

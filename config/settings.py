@@ -163,6 +163,22 @@ class Settings(BaseSettings):
         description="The bot's small state file (watched channels, last daily refresh); "
         "default <store>.bot.json beside the store.",
     )
+    # Optional model-written answers (off unless both the URL and the model are set).
+    llm_base_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible endpoint (e.g. https://api.openai.com/v1, "
+        "http://localhost:11434/v1); unset: no model-written answers.",
+    )
+    llm_model: str | None = Field(default=None, description="The model name sent to it.")
+    llm_api_key: SecretStr | None = Field(default=None, description="Sent as a Bearer token.")
+    llm_timeout: float = Field(
+        default=8.0, gt=0, le=60, description="Total seconds per answer, retries included."
+    )
+    llm_max_tokens: int = Field(default=300, ge=16, le=4096, description="Reply token budget.")
+    llm_prompt_chars: int = Field(
+        default=6000, ge=500, le=100_000, description="Cap on the sentence text sent."
+    )
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
 
     @field_validator("data_dir", "db_path", "bot_state_path", mode="before")
     @classmethod

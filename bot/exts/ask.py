@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -35,15 +36,17 @@ from bot.filters import (
     refusal,
 )
 from bot.messages import defer, send_followup, send_response
-from bot.render.limits import CONTENT_MAX
-from bot.render.markup import fit_text
+from bot.render.answer import with_note
 from bot.views import DYNAMIC_ITEMS, AnswerView, FollowUpModal
+from bot.written import answer_in_steps, apply_written, make_writer
 
 if TYPE_CHECKING:
     from retrieval.answer.compose import Answer
     from retrieval.conversations import AnswerRecord, Conversations
     from retrieval.feedback import Feedback, VoteResult
     from retrieval.filters import Filters
+    from retrieval.llm.model import WrittenAnswer
+    from retrieval.llm.writer import AnswerWriter
     from retrieval.search import Library, Scope
 
 _log = logging.getLogger("paperbot.bot.ask")
@@ -100,6 +103,12 @@ def conversations_of(bot: PaperBotMixin) -> Conversations | None:
     return cog.conversations if isinstance(cog, AskCog) else None
 
 
+def writer_of(bot: PaperBotMixin) -> AnswerWriter | None:
+    """The model that writes answers (``bot.written``); None when the feature is off."""
+    cog = bot.get_cog(AskCog.__cog_name__) if isinstance(bot, commands.Bot) else None
+    return cog.writer if isinstance(cog, AskCog) else None
+
+
 async def answer_question(
     bot: PaperBotMixin,
     question: str,
@@ -114,23 +123,31 @@ async def answer_question(
     (``/ask``'s since / until / category) are applied inside the retriever."""
     from retrieval.search import EmptyQuery
 
+    started = time.monotonic()
     library = bot.require_library()
     collection = bot.collection_for(guild_id)
     conversations = conversations_of(bot)
 
-    def work() -> tuple[Answer, render.Outgoing, str | None]:
-        # Retrieval *and* rendering in the worker thread: nothing proportional to the answer's
-        # size runs on the event loop.
-        answer = _labelled(
+    def retrieve() -> Answer:
+        return _labelled(
             bot, library.ask(question, collection=collection, filters=filters), collection
         )
+
+    def finish(
+        answer: Answer, written: WrittenAnswer | None
+    ) -> tuple[Answer, render.Outgoing, str | None]:
+        # Rendering in the worker thread too, like retrieval: nothing proportional to the
+        # answer's size runs on the event loop (only the model's network wait: bot.written).
+        answer = apply_written(answer, written)
         answer_id = None
         if conversations is not None and place is not None:
             answer_id = conversations.record(answer, place, _collections(collection, library))
         return answer, render.answer_message(answer), answer_id
 
     try:
-        answer, out, answer_id = await bot.run_blocking(work)
+        answer, out, answer_id = await answer_in_steps(
+            bot.run_blocking, writer_of(bot), retrieve, lambda a: a, finish, started=started
+        )
     except EmptyQuery:
         return _empty_query(), None
     return out, _view(bot, answer, collection, answer_id)
@@ -150,23 +167,27 @@ async def answer_followup(
     the bot opened), so the next message in the thread follows up on it."""
     from retrieval.search import EmptyQuery
 
+    started = time.monotonic()
     library = bot.require_library()
     collection = bot.collection_for(guild_id)
     conversations = conversations_of(bot)
 
-    def work() -> tuple[Answer, render.Outgoing, str | None]:
+    def retrieve() -> tuple[Answer, str]:
         result = library.ask_followup(
             question,
             previous.paper_ids,
             collection=collection,
             previous_question=previous.question,
         )
-        answer = _labelled(bot, result.answer, collection)
+        return _labelled(bot, result.answer, collection), result.source
+
+    def finish(
+        retrieved: tuple[Answer, str], written: WrittenAnswer | None
+    ) -> tuple[Answer, render.Outgoing, str | None]:
+        answer = apply_written(retrieved[0], written)
         out = render.answer_message(answer)
-        if result.source == "collection":
-            out = dataclasses.replace(
-                out, content=fit_text(f"{FROM_COLLECTION}\n{out.content}", CONTENT_MAX)
-            )
+        if retrieved[1] == "collection":
+            out = with_note(out, FROM_COLLECTION, answer)
         answer_id = None
         if conversations is not None:
             answer_id = conversations.record(answer, place, _collections(collection, library))
@@ -175,7 +196,9 @@ async def answer_followup(
         return answer, out, answer_id
 
     try:
-        answer, out, answer_id = await bot.run_blocking(work)
+        answer, out, answer_id = await answer_in_steps(
+            bot.run_blocking, writer_of(bot), retrieve, lambda r: r[0], finish, started=started
+        )
     except EmptyQuery:
         return _empty_query(), None
     return out, _view(bot, answer, collection, answer_id)
@@ -212,6 +235,8 @@ class AskCog(commands.Cog):
         self.bot = bot
         self.conversations: Conversations | None = None
         self.feedback: Feedback | None = None
+        # Model-written answers (off unless configured); none for a bot without a Library.
+        self.writer = make_writer(bot.settings) if bot.library is not None else None
         store = getattr(bot.library, "store", None)  # none: sync-only, or a stand-in Library
         if store is not None:
             from retrieval.conversations import Conversations

@@ -33,8 +33,8 @@ from retrieval.answer.evidence import (
 )
 from retrieval.answer.links import hf_url_for, page_url_for, with_text_fragment
 from retrieval.answer.semantic import Embedder, embedder
-from retrieval.llm.model import WrittenAnswer
 from retrieval.index import TermStats
+from retrieval.llm.model import WrittenAnswer
 from retrieval.papers import Paper
 from retrieval.tokenize import TermSpan, Tokenizer
 
