@@ -8,6 +8,9 @@ import pytest
 
 from tests.paths import REQUIRE_SHARED, SHARED, SHARED_MISSING
 
+# ``pg_admin_url`` / ``pg_url``: a throwaway PostgreSQL cluster, for tests of both store backends.
+pytest_plugins = ["tests.postgres"]
+
 
 def _names_shared_data(module: object) -> bool:
     return any(
