@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from bot.state import BotState
     from config.settings import Settings
     from retrieval.ingest.http import PoliteClient, RetryPolicy
+    from retrieval.leader import Leadership
     from retrieval.search import Library, Scope
 
 _log = logging.getLogger("paperbot.bot")
@@ -129,6 +130,8 @@ class PaperBotMixin:
     _ingest_http: PoliteClient | None
     _adder: PaperAdder | None
     clock: Callable[[], datetime]
+    leader: Leadership | None
+    _leading_task: asyncio.Task[None] | None
 
     def __init__(
         self,
@@ -147,7 +150,9 @@ class PaperBotMixin:
         # One constructor for both clients: the mixin comes first in their bases, so super()
         # is discord.py's Bot or AutoShardedBot.
         if isinstance(self, commands.AutoShardedBot):
-            options.setdefault("shard_count", settings.discord_shards)
+            options.setdefault("shard_count", settings.shard_count or settings.discord_shards)
+            if settings.shard_range() is not None:
+                options.setdefault("shard_ids", list(settings.shard_range() or ()))
         super().__init__(**_bot_options(intents, options))
         from bot.state import BotState, default_state_path
 
@@ -162,6 +167,8 @@ class PaperBotMixin:
         self.ingest_retry = ingest_retry
         self.ingest_transport = ingest_transport
         self.clock = clock or utc_now
+        self.leader = None
+        self._leading_task = None
         self._ingest_http = None
         self._adder = None
         # A small pool of its own rather than asyncio's default one (cpu + 4 threads, shared with
@@ -179,12 +186,37 @@ class PaperBotMixin:
         if self.library is not None:
             # Load the index and the autocomplete titles before the first user needs them.
             await self.run_blocking(self.library.warm)
+            store = getattr(self.library, "store", None)  # none: a stand-in Library (tests)
+            if store is not None:
+                from retrieval.leader import leadership_for
+
+                self.leader = leadership_for(store)
+                # Taken (or not) before the cogs start their schedules, then retried in the
+                # background so a process takes over when the one running the jobs dies.
+                await asyncio.to_thread(self.leader.try_acquire)
+                self._leading_task = asyncio.create_task(self._lead_forever())
         for name in EXTENSIONS:
             await self.load_extension(name)  # type: ignore[attr-defined]
         _log.info("loaded %d extensions", len(EXTENSIONS))
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: mentions are handled by ``bot.exts.mentions``."""
+
+    def leading(self) -> bool:
+        """Whether this process runs the once-only jobs (the daily refresh, digests, topic
+        alerts): it holds the store's leadership (:mod:`retrieval.leader`). Every process
+        answers questions; only one posts what must be posted once."""
+        return self.leader is not None and self.leader.held()
+
+    async def _lead_forever(self) -> None:
+        assert self.leader is not None
+        while True:
+            await asyncio.sleep(self.settings.leader_check_seconds)
+            try:
+                # A thread of its own: reaching the database can take a moment.
+                await asyncio.to_thread(self.leader.try_acquire)
+            except Exception:
+                _log.exception("leadership check failed")
 
     def require_library(self) -> Library:
         if self.library is None:
@@ -230,7 +262,11 @@ class PaperBotMixin:
         return await loop.run_in_executor(self._index_pool, call)
 
     async def close(self) -> None:
+        if self._leading_task is not None:
+            self._leading_task.cancel()
         await super().close()  # type: ignore[misc]
+        if self.leader is not None:
+            self.leader.release()  # another process takes over at once
         if self._ingest_http is not None:
             with contextlib.suppress(Exception):
                 await self._ingest_http.aclose()
@@ -292,5 +328,6 @@ def create_bot(
     # the first thing an operator reads, and they point at a problem that does not exist.
     discord.VoiceClient.warn_nacl = False
     discord.VoiceClient.warn_dave = False
-    cls = ShardedPaperBot if settings.discord_shards else PaperBot
+    sharded = settings.discord_shards or settings.shard_count
+    cls = ShardedPaperBot if sharded else PaperBot
     return cls(settings, library, **options)

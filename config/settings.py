@@ -11,8 +11,28 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def parse_shard_ids(value: str) -> tuple[int, ...]:
+    """``"0,1"``, ``"0-3"`` or ``"0-1,4"`` -> sorted distinct shard ids."""
+    ids: set[int] = set()
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            first, last = int(low), int(high) if dash else int(low)
+        except ValueError:
+            raise ValueError(f"{part!r} is not a shard id or a range like 0-3") from None
+        if first < 0 or last < first:
+            raise ValueError(f"{part!r} is not a range of shard ids")
+        ids.update(range(first, last + 1))
+    if not ids:
+        raise ValueError("no shard ids given")
+    return tuple(sorted(ids))
 
 
 def _default_data_dir() -> Path:
@@ -79,6 +99,20 @@ class Settings(BaseSettings):
     # --- discord -----------------------------------------------------------------------------
     discord_token: SecretStr | None = None
     discord_shards: int | None = Field(default=None, ge=1, description="Use AutoShardedBot.")
+    # Several processes sharing one store split the guilds by Discord shard: each runs a range.
+    shard_count: int | None = Field(
+        default=None, ge=1, le=10000, description="Shards across all processes."
+    )
+    shard_ids: str | None = Field(
+        default=None, description="The shards this process runs: '0,1' or '0-3' (with shard_count)."
+    )
+    leader_check_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often a process tries to take over the once-only jobs (refresh, digests, "
+        "alerts) from one that died.",
+    )
     cooldown_seconds: float = Field(default=3.0, ge=0)
     cooldown_rate: int = Field(default=3, ge=1)
     view_timeout: float = Field(default=600, gt=0, le=840, description="Buttons stay live.")
@@ -187,6 +221,32 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             raise ValueError("is empty: give a path, or leave the setting unset")
         return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_shard_ids(value)  # raises ValueError with the reason
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.shard_ids:
+            if not self.shard_count:
+                raise ValueError("PAPERBOT_SHARD_IDS needs PAPERBOT_SHARD_COUNT (the total)")
+            beyond = [i for i in parse_shard_ids(self.shard_ids) if i >= self.shard_count]
+            if beyond:
+                raise ValueError(
+                    f"shard ids {beyond} are beyond PAPERBOT_SHARD_COUNT={self.shard_count} "
+                    f"(ids run from 0 to {self.shard_count - 1})"
+                )
+        return self
+
+    def shard_range(self) -> tuple[int, ...] | None:
+        """The shard ids this process runs (None: all of ``shard_count``, or no sharding).
+        A range beyond ``shard_count`` is refused, in one line, by :func:`check_shards`."""
+        return parse_shard_ids(self.shard_ids) if self.shard_ids else None
 
     @field_validator("collection")
     @classmethod

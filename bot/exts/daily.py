@@ -50,6 +50,9 @@ class DailyCog(commands.Cog):
         await self.bot.wait_until_ready()  # type: ignore[attr-defined]
 
     async def _scheduled(self) -> None:
+        if not self.bot.leading():  # another process sharing the store runs the refresh
+            _log.debug("daily refresh: not the leading process; skipped")
+            return
         await self.refresh_now()
 
     async def refresh_now(self) -> None:
@@ -69,6 +72,10 @@ class DailyCog(commands.Cog):
 
     async def _maybe_catch_up(self) -> None:
         await self._before()
+        # Only the leading process catches up; one that takes the lead later (its leader died)
+        # checks then, so a refresh missed by the dead one is still made once.
+        while not self.bot.leading():
+            await asyncio.sleep(self.bot.settings.leader_check_seconds)
         if self.missed_a_run(datetime.now(UTC)):
             _log.info("daily refresh: a scheduled run was missed; catching up now")
             await self.refresh_now()

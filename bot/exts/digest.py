@@ -142,6 +142,8 @@ class DigestCog(commands.Cog):
         await self.bot.wait_until_ready()  # type: ignore[attr-defined]
 
     async def _scheduled(self) -> None:
+        if not self.bot.leading():  # another process sharing the store posts the digests
+            return
         try:
             await self.tick()
         except Exception:  # the store failed: logged, and the next minute tries again

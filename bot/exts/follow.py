@@ -102,6 +102,8 @@ class FollowCog(commands.Cog):
             # Sleep first: the first pass comes one interval after start (papers stored while
             # the bot was down are found then), never racing the start-up itself.
             await asyncio.sleep(self.bot.settings.alert_poll_seconds)
+            if not self.bot.leading():  # another process sharing the store sends the alerts
+                continue
             try:
                 await self.delivery.poll()
             except Exception:  # logged; the next poll tries again
@@ -109,8 +111,8 @@ class FollowCog(commands.Cog):
 
     @commands.Cog.listener("on_papers_stored")
     async def _papers_stored(self) -> None:
-        if self.delivery is None:
-            return
+        if self.delivery is None or not self.bot.leading():
+            return  # the leading process's next poll finds these papers
         try:
             await self.delivery.run_once()
         except Exception:
