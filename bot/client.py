@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bot.adding import PaperAdder
     from bot.state import BotState
     from config.settings import Settings
+    from retrieval.changes import ChangeWatcher
     from retrieval.ingest.http import PoliteClient, RetryPolicy
     from retrieval.leader import Leadership
     from retrieval.search import Library, Scope
@@ -132,6 +133,7 @@ class PaperBotMixin:
     clock: Callable[[], datetime]
     leader: Leadership | None
     _leading_task: asyncio.Task[None] | None
+    _watcher: ChangeWatcher | None
 
     def __init__(
         self,
@@ -161,7 +163,10 @@ class PaperBotMixin:
         self.cooldowns = UserCooldown(settings.cooldown_rate, settings.cooldown_seconds)
         self.view_timeout = settings.view_timeout if view_timeout is None else view_timeout
         self.version = paperbot_version()
-        self.state = BotState(settings.bot_state_path or default_state_path(settings.store_path))
+        self.state = BotState(
+            settings.bot_state_path or default_state_path(settings.store_path),
+            store=getattr(library, "store", None),  # no library (or a test double): the file
+        )
         # ``ingest_retry``/``ingest_transport`` let tests and benchmarks make retries fast or
         # plug in a transport; production takes the retry policy from the settings.
         self.ingest_retry = ingest_retry
@@ -169,6 +174,7 @@ class PaperBotMixin:
         self.clock = clock or utc_now
         self.leader = None
         self._leading_task = None
+        self._watcher = None
         self._ingest_http = None
         self._adder = None
         # A small pool of its own rather than asyncio's default one (cpu + 4 threads, shared with
@@ -195,6 +201,12 @@ class PaperBotMixin:
                 # background so a process takes over when the one running the jobs dies.
                 await asyncio.to_thread(self.leader.try_acquire)
                 self._leading_task = asyncio.create_task(self._lead_forever())
+                url = getattr(store, "url", None)
+                if isinstance(url, str):  # PostgreSQL: hear other processes' writes at once
+                    from retrieval.changes import ChangeWatcher
+
+                    self._watcher = ChangeWatcher(url, self.library.indexes.changed)
+                    await asyncio.to_thread(self._watcher.start)
         for name in EXTENSIONS:
             await self.load_extension(name)  # type: ignore[attr-defined]
         _log.info("loaded %d extensions", len(EXTENSIONS))
@@ -267,6 +279,9 @@ class PaperBotMixin:
         await super().close()  # type: ignore[misc]
         if self.leader is not None:
             self.leader.release()  # another process takes over at once
+        if self._watcher is not None:
+            await asyncio.to_thread(self._watcher.stop)
+            self._watcher = None
         if self._ingest_http is not None:
             with contextlib.suppress(Exception):
                 await self._ingest_http.aclose()

@@ -1,10 +1,13 @@
 """The bot's own small state: which channels capture paper links, how far the daily refresh got.
 
-Why a JSON file beside the store rather than tables in it: the store belongs to ``retrieval``
-(its schema is versioned and shared with the CLI), and this state is a handful of ids and one
-date that only the bot reads. Writes go to a temporary file that is then renamed over the old
-one, so a crash mid-write leaves the previous state, never a torn file. A missing or unreadable
-file is an empty state (logged), never a reason not to start.
+Where it lives: in the paper store (:mod:`retrieval.botstate`), so every bot process using the
+store (SQLite file or PostgreSQL database) shares it and each change is one transaction. A state
+file from an earlier paperbot (``<store>.bot.json``) is imported into the store once.
+
+Without a writable store (``paperbot sync`` has no library; a read-only store) it is the JSON
+file as before: writes go to a temporary file that is then renamed over the old one, so a crash
+mid-write leaves the previous state, never a torn file. A missing or unreadable file is an empty
+state (logged), never a reason not to start.
 """
 
 from __future__ import annotations
@@ -16,11 +19,18 @@ import tempfile
 import threading
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retrieval.botstate import StoredState
+    from retrieval.sqlcompat import FeatureStore
 
 _log = logging.getLogger("paperbot.bot.state")
 
 VERSION = 1
+_DONE_THROUGH = "daily.done_through"
+_SUMMARY = "daily.last_summary"
+_IMPORTED = "imported.bot_json"
 
 
 def default_state_path(store_path: Path) -> Path:
@@ -29,12 +39,47 @@ def default_state_path(store_path: Path) -> Path:
 
 
 class BotState:
-    """Thread-safe accessors over the state file; every change is written through at once."""
+    """Thread-safe accessors over the state (in ``store`` when it is given and writable, else
+    in the file at ``path``); every change is written through at once."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, store: FeatureStore | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._data: dict[str, Any] = self._read()
+        self._stored: StoredState | None = None
+        if store is not None:
+            from retrieval.botstate import StoredState
+
+            stored = StoredState(store)
+            if stored.writable:
+                self._stored = stored
+                self._import_file(stored)
+                self._data = {"version": VERSION}  # the store is read from now on
+            else:
+                _log.warning("the store is read-only: bot state stays in %s", self.path)
+
+    @property
+    def in_store(self) -> bool:
+        return self._stored is not None
+
+    def _import_file(self, stored: StoredState) -> None:
+        """The JSON file's state into the store, once per store (see the module docs)."""
+        if not self.path.exists():
+            return
+        watched: dict[int, list[int]] = {}
+        for guild, channels in (self._data.get("watched") or {}).items():
+            try:
+                watched[int(guild)] = [int(c) for c in channels]
+            except (TypeError, ValueError):
+                _log.warning("bot state %s: ignoring watched entry %r", self.path, guild)
+        daily = self._data.get("daily") or {}
+        values = {
+            key: daily[name]
+            for key, name in ((_DONE_THROUGH, "done_through"), (_SUMMARY, "last_summary"))
+            if isinstance(daily.get(name), str)
+        }
+        if stored.import_once(_IMPORTED, watched, values):
+            _log.info("bot state %s imported into the store; the file is no longer read", self.path)
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -64,15 +109,21 @@ class BotState:
 
     # -- watched channels ---------------------------------------------------------------------
     def watched(self, guild_id: int, channel_id: int) -> bool:
+        if self._stored is not None:
+            return self._stored.is_watched(guild_id, channel_id)
         with self._lock:
             return str(channel_id) in self._data.get("watched", {}).get(str(guild_id), [])
 
     def watched_channels(self, guild_id: int) -> list[int]:
+        if self._stored is not None:
+            return self._stored.watched(guild_id)
         with self._lock:
             return [int(c) for c in self._data.get("watched", {}).get(str(guild_id), [])]
 
     def set_watched(self, guild_id: int, channel_id: int, on: bool) -> bool:
         """Turn capture on/off for a channel; returns whether anything changed."""
+        if self._stored is not None:
+            return self._stored.set_watched(guild_id, channel_id, on)
         with self._lock:
             watched: dict[str, list[str]] = self._data.setdefault("watched", {})
             channels = watched.setdefault(str(guild_id), [])
@@ -91,14 +142,23 @@ class BotState:
     # -- daily refresh ------------------------------------------------------------------------
     def daily_done_through(self) -> date | None:
         """The last day whose Hugging Face list is final and stored (or known empty)."""
-        with self._lock:
-            value = self._data.get("daily", {}).get("done_through")
+        if self._stored is not None:
+            value: Any = self._stored.get(_DONE_THROUGH)
+        else:
+            with self._lock:
+                value = self._data.get("daily", {}).get("done_through")
         try:
             return date.fromisoformat(value) if isinstance(value, str) else None
         except ValueError:
             return None
 
     def record_daily(self, done_through: date | None, summary: str) -> None:
+        if self._stored is not None:
+            values = {_SUMMARY: summary}
+            if done_through is not None:
+                values[_DONE_THROUGH] = done_through.isoformat()
+            self._stored.put(values)
+            return
         with self._lock:
             daily = self._data.setdefault("daily", {})
             if done_through is not None:
@@ -107,6 +167,8 @@ class BotState:
             self._write()
 
     def daily_summary(self) -> str | None:
+        if self._stored is not None:
+            return self._stored.get(_SUMMARY)
         with self._lock:
             value = self._data.get("daily", {}).get("last_summary")
         return value if isinstance(value, str) else None

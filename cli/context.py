@@ -46,7 +46,11 @@ class Context:
         if db is not None:  # --db "" is a mistake, not the default store
             if not db.strip():
                 raise UserError("--db is empty: give the path of a paper store")
-            overrides["db_path"] = Path(db)
+            if db.startswith(("postgresql://", "postgres://")):
+                overrides["database_url"] = db
+            else:  # a named SQLite file wins over a configured database
+                overrides["db_path"] = Path(db)
+                overrides["database_url"] = None
         if getattr(args, "collection", None) is not None:  # "" is refused like the setting
             overrides["collection"] = args.collection
         try:
@@ -75,10 +79,12 @@ class Context:
         serves every read command and is an error for a command that writes."""
         from retrieval.search import Library
         from retrieval.store import StoreError
+        from retrieval.stores import database_url, describe
 
         settings = self.settings_for(args)
         named = bool(getattr(args, "db", None))  # --db on the command line, not the setting
-        if must_exist and named and not settings.store_path.exists():
+        url = database_url(settings)
+        if must_exist and named and url is None and not settings.store_path.exists():
             raise UserError(
                 f"no paper store at {settings.store_path} (create one with: paperbot ingest "
                 f"file FILE --db {settings.store_path})"
@@ -92,5 +98,5 @@ class Context:
         except StoreError as exc:
             raise UserError(str(exc)) from None
         if not must_exist and library.read_only:
-            raise UserError(f"{settings.store_path} is read-only: papers cannot be added to it")
+            raise UserError(f"{describe(settings)} is read-only: papers cannot be added to it")
         return library

@@ -194,7 +194,9 @@ def cmd_remote(args: argparse.Namespace, ctx: Context) -> int:
 
     settings = ctx.settings_for(args)
     remote.check(args)
-    exists = settings.store_path.exists()
+    from retrieval.stores import database_url
+
+    exists = database_url(settings) is not None or settings.store_path.exists()
     library = ctx.library(args, must_exist=False, seed=False) if exists else None
     timer = Timer()
     fetching = Progress(args.source, ctx.stderr)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+from cli import db as db_cli
 from cli import feedback as feedback_cli
 from cli import ingest, take_over_ctrl_c
 from cli.context import Context
@@ -35,7 +36,9 @@ def _known_collection(library: Library, name: str) -> str:
     if library.has_collection(name):
         return name
     known = ", ".join(repr(c.name) for c in library.collections()) or "none"
-    raise UserError(f"no collection {name!r} in {library.store_path} (known: {known})")
+    from retrieval.stores import location
+
+    raise UserError(f"no collection {name!r} in {location(library.store)} (known: {known})")
 
 
 def _reader(args: argparse.Namespace, ctx: Context) -> Library:
@@ -175,7 +178,9 @@ def cmd_stats(args: argparse.Namespace, ctx: Context) -> int:
                 "engine": library.index(coll.name).engine.name,
             }
         )
-    path, size = library.store_path, library.store_size()
+    from retrieval.stores import location
+
+    path, size = location(library.store), library.store_size()
     if args.json:
         payload = {"store": str(path), "bytes": size, "collections": rows}
         out.write(json.dumps(payload) + "\n")
@@ -277,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest.add_parsers(sub, _common)
     feedback_cli.add_parsers(sub, _common)
+    db_cli.add_parsers(sub, _common)
 
     p = sub.add_parser("stats", help="collections, paper counts and index dates")
     p.add_argument("--json", action="store_true")

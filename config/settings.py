@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     db_path: Path | None = Field(
         default=None, description="SQLite paper store; default <data_dir>/paperbot.db."
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://... selects the PostgreSQL paper store instead of SQLite.",
+    )
     collection: str = Field(default="default", min_length=1, max_length=100)
 
     # --- retrieval ---------------------------------------------------------------------------
@@ -194,8 +198,9 @@ class Settings(BaseSettings):
     )
     bot_state_path: Path | None = Field(
         default=None,
-        description="The bot's small state file (watched channels, last daily refresh); "
-        "default <store>.bot.json beside the store.",
+        description="The bot's small state file (watched channels, last daily refresh), used "
+        "only without a writable store (the state is kept in the store; a file found here is "
+        "imported into it once); default <store>.bot.json beside the store.",
     )
     # Optional model-written answers (off unless both the URL and the model are set).
     llm_base_url: str | None = Field(

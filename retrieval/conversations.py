@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import secrets
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from config import default
+from retrieval.sqlcompat import FeatureStore, SqlConnection, is_missing_table
 
 if TYPE_CHECKING:
     from retrieval.answer.compose import Answer
     from retrieval.papers import Paper
     from retrieval.search import Library, Where
-    from retrieval.store import PaperStore
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _missing_table(exc: sqlite3.OperationalError) -> bool:
-    return "no such table" in str(exc)
-
-
 @dataclass(frozen=True, slots=True)
 class AnswerRecord:
     """One answer as stored: what a follow-up or a vote needs, and nothing more."""
@@ -89,7 +85,7 @@ def quotes_of(answer: Answer) -> dict[str, list[tuple[int, int]]]:
 _COLUMNS = "answer_id, place, question, paper_ids, quotes, scope, created_at, message_id, thread_id"
 
 
-def _record(row: sqlite3.Row | tuple[object, ...]) -> AnswerRecord:
+def _record(row: Sequence[Any]) -> AnswerRecord:
     aid, place, question, ids, quotes, scope, created, message_id, thread_id = tuple(row)
     return AnswerRecord(
         answer_id=str(aid),
@@ -109,7 +105,7 @@ class Conversations:
 
     def __init__(
         self,
-        store: PaperStore,
+        store: FeatureStore,
         *,
         clock: Clock = utc_now,
         ttl: float = default("followup_ttl"),
@@ -143,6 +139,12 @@ class Conversations:
         now = self._now()
         text = (question if question is not None else answer.question)[:MAX_QUESTION_CHARS]
         with self.store.transaction() as conn:
+            # Answers are ordered by creation time when the oldest are dropped: strictly
+            # increasing times make that order the order of recording on either engine (ties
+            # would be broken by SQLite's rowid, by nothing on PostgreSQL).
+            (latest,) = conn.execute("SELECT MAX(created_at) FROM bot_answers").fetchone()
+            if latest is not None and now <= float(latest):
+                now = math.nextafter(float(latest), math.inf)
             conn.execute(
                 "INSERT INTO bot_answers (answer_id, place, question, paper_ids, quotes, scope,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -159,7 +161,7 @@ class Conversations:
             self._prune(conn, now)
         return answer_id
 
-    def _prune(self, conn: sqlite3.Connection, now: float) -> None:
+    def _prune(self, conn: SqlConnection, now: float) -> None:
         """Drop expired conversations, answers past retention, and the oldest answers beyond
         ``max_answers``: the tables stay bounded however long the bot runs."""
         conn.execute("DELETE FROM bot_conversations WHERE updated_at < ?", (now - self.ttl,))
@@ -169,8 +171,8 @@ class Conversations:
         )
         conn.execute(
             "DELETE FROM bot_answers WHERE answer_id IN (SELECT answer_id FROM bot_answers"
-            " ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
-            (self.max_answers,),
+            " ORDER BY created_at DESC LIMIT ? OFFSET ?)",  # no LIMIT -1 on PostgreSQL
+            (2**62, self.max_answers),
         )
 
     def _update(self, sql: str, args: tuple[object, ...]) -> None:
@@ -203,8 +205,8 @@ class Conversations:
                 )
                 .fetchone()
             )
-        except sqlite3.OperationalError as exc:
-            if _missing_table(exc):
+        except Exception as exc:
+            if is_missing_table(exc):
                 return None
             raise
         return _record(row) if row is not None else None
@@ -225,6 +227,13 @@ class Conversations:
             return
         now = self._now()
         with self.store.transaction() as conn:
+            # Lock the place's row first (a no-op on SQLite, whose transactions are exclusive):
+            # on PostgreSQL two processes adding a turn at once then take turns, none lost.
+            conn.execute(
+                "INSERT INTO bot_conversations (place, turns, updated_at) VALUES (?, '[]', 0)"
+                " ON CONFLICT(place) DO UPDATE SET turns = bot_conversations.turns",
+                (place,),
+            )
             row = conn.execute(
                 "SELECT turns, updated_at FROM bot_conversations WHERE place = ?", (place,)
             ).fetchone()
@@ -251,8 +260,8 @@ class Conversations:
                 )
                 .fetchone()
             )
-        except sqlite3.OperationalError as exc:
-            if _missing_table(exc):
+        except Exception as exc:
+            if is_missing_table(exc):
                 return []
             raise
         if row is None or float(row[1]) < self._now() - self.ttl:

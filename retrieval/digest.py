@@ -1,7 +1,7 @@
 """The daily digest's state and selection: which channel gets which Hugging Face day, once.
 
-What is kept (tables in the store's SQLite file, so a restart or a second bot process over the
-same store sees the same state; nothing is held in memory):
+What is kept (tables in the store, SQLite or PostgreSQL, so a restart or a second bot process
+over the same store sees the same state; nothing is held in memory):
 
 * ``digests``: one row per channel (guild, channel, time ``HH:MM`` UTC, count, who set it, when),
   the UTC date of its last run (``last_run``: posted, or skipped because nothing was new) and
@@ -36,9 +36,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from retrieval.sqlcompat import SqlConnection
+
 if TYPE_CHECKING:
     from retrieval.papers import Paper
-    from retrieval.store import PaperStore
+    from retrieval.stores import Store
 
 _log = logging.getLogger("paperbot.retrieval.digest")
 
@@ -152,10 +154,21 @@ def _date(value: str | None) -> date | None:
 
 
 def _int(value: Any) -> int:
+    """Upvotes as read from the metadata: a JSON number on SQLite, its text on PostgreSQL."""
     try:
         return int(value)
     except (TypeError, ValueError):
-        return 0
+        try:
+            return int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return 0
+
+
+def _lock(conn: SqlConnection, channel_id: int) -> None:
+    """Lock a digest's row for the rest of the transaction before reading it: a no-op on
+    SQLite (its write transactions are exclusive already); on PostgreSQL a second process
+    claiming the same digest waits here, then reads what the first one wrote."""
+    conn.execute("UPDATE digests SET status = status WHERE channel_id = ?", (channel_id,))
 
 
 class Digests:
@@ -163,7 +176,7 @@ class Digests:
 
     _COLUMNS = "channel_id, guild_id, at, count, set_by, set_at, status, last_run, last_day"
 
-    def __init__(self, store: PaperStore, collection: str) -> None:
+    def __init__(self, store: Store, collection: str) -> None:
         self.store = store
         self.collection = collection
         self.writable = store.ensure_tables(DDL)
@@ -199,8 +212,11 @@ class Digests:
                 " ON CONFLICT(channel_id) DO UPDATE SET guild_id=excluded.guild_id,"
                 " at=excluded.at, count=excluded.count, set_by=excluded.set_by,"
                 " set_at=excluded.set_at, status=excluded.status, failures=0, failed_on=NULL,"
-                " last_run=COALESCE(MAX(digests.last_run, excluded.last_run), digests.last_run,"
-                " excluded.last_run)",
+                # the later of the two runs (a NULL is no run); CASE: no 2-argument MAX on
+                # PostgreSQL, no GREATEST on SQLite
+                " last_run=CASE WHEN digests.last_run IS NULL"
+                " OR excluded.last_run > digests.last_run THEN excluded.last_run"
+                " ELSE digests.last_run END",
                 (
                     channel_id,
                     guild_id,
@@ -318,6 +334,7 @@ class Digests:
         """Record the run and its papers before sending. None when another tick or process
         already ran this digest today (the check and the write are one transaction)."""
         with self.store.transaction() as conn:
+            _lock(conn, digest.channel_id)
             row = conn.execute(
                 "SELECT last_run, last_day, status FROM digests WHERE channel_id = ?",
                 (digest.channel_id,),
@@ -369,6 +386,7 @@ class Digests:
                 " AND message_id IS NULL",
                 (channel, today),
             )
+            _lock(conn, channel)
             row = conn.execute(
                 "SELECT failed_on, failures FROM digests WHERE channel_id = ?", (channel,)
             ).fetchone()
@@ -463,8 +481,9 @@ class Digests:
                     )
                 seen = len(changed)
             conn.executemany(
-                "INSERT OR REPLACE INTO digest_days (collection, pk, day, upvotes)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO digest_days (collection, pk, day, upvotes) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(collection, pk) DO UPDATE SET day = excluded.day,"
+                " upvotes = excluded.upvotes",
                 [
                     (self.collection, int(pk), str(day)[:10], _int(upvotes))
                     for pk, day, upvotes in rows

@@ -13,17 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from retrieval.conversations import Clock, utc_now
+from retrieval.sqlcompat import FeatureStore, SqlConnection, is_missing_table
 
 if TYPE_CHECKING:
     from retrieval.conversations import AnswerRecord
-    from retrieval.store import PaperStore
 
 DDL = """
 CREATE TABLE IF NOT EXISTS bot_votes (
@@ -62,16 +61,20 @@ def _iso(ts: float) -> str:
 class Feedback:
     """Votes on answers, in the store beside the papers."""
 
-    def __init__(self, store: PaperStore, *, clock: Clock = utc_now) -> None:
+    def __init__(self, store: FeatureStore, *, clock: Clock = utc_now) -> None:
         self.store = store
         self.clock = clock
 
-    def _salt(self, conn: sqlite3.Connection) -> bytes:
+    def _salt(self, conn: SqlConnection) -> bytes:
         row = conn.execute("SELECT salt FROM bot_vote_salt WHERE id = 1").fetchone()
         if row is None:
-            salt = secrets.token_hex(16)
-            conn.execute("INSERT INTO bot_vote_salt (id, salt) VALUES (1, ?)", (salt,))
-            return salt.encode()
+            # Two processes may both find no salt (PostgreSQL does not serialise the reads):
+            # the first insert wins and both use what was kept.
+            conn.execute(
+                "INSERT INTO bot_vote_salt (id, salt) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+                (secrets.token_hex(16),),
+            )
+            row = conn.execute("SELECT salt FROM bot_vote_salt WHERE id = 1").fetchone()
         return str(row[0]).encode()
 
     @staticmethod
@@ -119,8 +122,8 @@ class Feedback:
                 "SELECT answer_id, voter, vote, question, paper_ids, quotes, created_at,"
                 " updated_at FROM bot_votes ORDER BY created_at, answer_id, voter"
             )
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except Exception as exc:
+            if is_missing_table(exc):
                 return
             raise
         for aid, voter, vote, question, ids, quotes, created, updated in cursor:
@@ -153,14 +156,15 @@ class Feedback:
             row = (
                 self.store.reader()
                 .execute(
-                    "SELECT COALESCE(SUM(vote = 1), 0), COALESCE(SUM(vote = -1), 0)"
+                    "SELECT COALESCE(SUM(CASE WHEN vote = 1 THEN 1 ELSE 0 END), 0),"
+                    " COALESCE(SUM(CASE WHEN vote = -1 THEN 1 ELSE 0 END), 0)"
                     " FROM bot_votes WHERE answer_id = ?",
                     (answer_id,),
                 )
                 .fetchone()
             )
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        except Exception as exc:
+            if is_missing_table(exc):
                 return 0, 0
             raise
         return int(row[0]), int(row[1])

@@ -31,9 +31,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from retrieval.sqlcompat import Dialect, PortableConnection, SqlConnection
+
 if TYPE_CHECKING:
     from retrieval.index.bm25 import BM25Index
-    from retrieval.store import PaperStore
+    from retrieval.stores import Store
 
 UNKNOWN_DAY = -1
 DATE_FORMATS = "a year (2024), a month (2024-03) or a date (2024-03-15)"
@@ -284,10 +286,44 @@ _CATEGORY_COUNTS = (
     "SELECT j.value, COUNT(*) FROM collection_papers c JOIN papers p ON p.pk = c.pk,"
     " json_each(p.metadata, '$.categories') j WHERE c.collection = ? GROUP BY j.value"
 )
+# PostgreSQL (JSONB metadata, never malformed): the same rows as json_each gives on SQLite, a
+# list's string elements or a lone string, each split on spaces in Python as on SQLite.
+_PG_CATEGORY_LIST = (
+    "CASE jsonb_typeof(p.metadata::jsonb -> 'categories')"
+    " WHEN 'array' THEN p.metadata::jsonb -> 'categories'"
+    " WHEN 'string' THEN jsonb_build_array(p.metadata::jsonb -> 'categories')"
+    " ELSE '[]'::jsonb END"
+)
+_PG_CATEGORY_JOIN = (
+    " FROM collection_papers c JOIN papers p ON p.pk = c.pk"
+    f" CROSS JOIN LATERAL jsonb_array_elements({_PG_CATEGORY_LIST}) j"
+    " WHERE c.collection = %s AND jsonb_typeof(j.value) = 'string'"
+)
+_PG_CATEGORY_ROWS = "SELECT c.pk, j.value #>> '{}'" + _PG_CATEGORY_JOIN
+_PG_CATEGORY_COUNTS = "SELECT j.value #>> '{}', COUNT(*)" + _PG_CATEGORY_JOIN + " GROUP BY 1"
+_PG_FACET_ROWS = (
+    "SELECT p.pk, p.id, p.published, p.metadata::jsonb -> 'categories'"
+    " FROM collection_papers c JOIN papers p ON p.pk = c.pk WHERE c.collection = %s"
+)
 
 
-def _category_rows(conn: sqlite3.Connection, collection: str) -> Iterable[tuple[int, str]]:
+def _native(conn: SqlConnection) -> PortableConnection | None:
+    """The PostgreSQL connection behind ``conn``, for the JSON queries written for it (SQLite's
+    ``json_each`` has no one-to-one translation); None on SQLite."""
+    if isinstance(conn, PortableConnection) and conn.dialect == Dialect.postgres:
+        return conn
+    return None
+
+
+def _category_rows(conn: SqlConnection, collection: str) -> Iterable[tuple[int, str]]:
     """``(pk, category)`` of a collection; a categories value stored as one string is split."""
+    pg = _native(conn)
+    if pg is not None:
+        return [
+            (int(pk), cat)
+            for pk, value in pg.execute_native(_PG_CATEGORY_ROWS, (collection,))
+            for cat in value.split()
+        ]
     try:
         rows = conn.execute(_CATEGORY_ROWS, (collection,)).fetchall()
     except sqlite3.OperationalError:  # malformed JSON somewhere: parse row by row instead
@@ -310,10 +346,21 @@ def _category_rows(conn: sqlite3.Connection, collection: str) -> Iterable[tuple[
     return out
 
 
-def _facet_rows(conn: sqlite3.Connection, collection: str) -> list[tuple[int, int, list[str]]]:
+def _facet_rows(conn: SqlConnection, collection: str) -> list[tuple[int, int, list[str]]]:
     """``(pk, day, categories)`` of a collection's papers, in one scan of its rows."""
     out: list[tuple[int, int, list[str]]] = []
     months: dict[str, int] = {}  # "2503" -> its first day: most papers are dated by their id
+    pg = _native(conn)
+    if pg is not None:
+        for pk, pid, published, value in pg.stream_native(_PG_FACET_ROWS, (collection,)):
+            if published is None and pid[4:5] == ".":
+                day = months.get(pid[:4])
+                if day is None:
+                    day = months[pid[:4]] = paper_day(None, pid)
+            else:
+                day = paper_day(published, pid)
+            out.append((int(pk), day, _category_list(value)))
+        return out
     try:
         for pk, pid, published, value in conn.execute(_FACET_ROWS, (collection,)):
             if value is None:
@@ -340,7 +387,7 @@ def _facet_rows(conn: sqlite3.Connection, collection: str) -> list[tuple[int, in
     return out
 
 
-def read_facets(store: PaperStore, index: BM25Index) -> Facets:
+def read_facets(store: Store, index: BM25Index) -> Facets:
     """The facets of ``index``'s positions (main and delta), from its collection's papers."""
     rows = _facet_rows(store.reader(), index.meta.collection)
     rows.sort(key=lambda row: row[0])
@@ -367,7 +414,7 @@ _cache_lock = threading.Lock()
 _building: dict[int, threading.Lock] = {}
 
 
-def facets(store: PaperStore, index: BM25Index) -> Facets:
+def facets(store: Store, index: BM25Index) -> Facets:
     """The facets of ``index``, read once per index (a new index generation reads again; a
     second thread asking meanwhile waits for the first rather than reading twice)."""
     with _cache_lock:
@@ -387,9 +434,7 @@ def facets(store: PaperStore, index: BM25Index) -> Facets:
     return found
 
 
-def alive_mask(
-    store: PaperStore, index: BM25Index, filters: Filters | None
-) -> NDArray[np.bool_] | None:
+def alive_mask(store: Store, index: BM25Index, filters: Filters | None) -> NDArray[np.bool_] | None:
     """The positions of ``index`` that ``filters`` let through; None when there is no filter."""
     if filters is None or filters.empty:
         return None
@@ -401,7 +446,7 @@ class CategoryCounts:
     """Papers per category of each collection, kept per collection generation (a category list
     is a few hundred pairs per collection)."""
 
-    def __init__(self, store: PaperStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self._counts: dict[str, tuple[int, Counter[str]]] = {}
         self._lock = threading.Lock()
@@ -414,8 +459,14 @@ class CategoryCounts:
             return cached[1]
         counts: Counter[str] = Counter()
         conn = self.store.reader()
+        pg = _native(conn)
         try:
-            for value, n in conn.execute(_CATEGORY_COUNTS, (collection,)):
+            rows = (
+                pg.execute_native(_PG_CATEGORY_COUNTS, (collection,))
+                if pg is not None
+                else conn.execute(_CATEGORY_COUNTS, (collection,))
+            )
+            for value, n in rows:
                 if isinstance(value, str):
                     for cat in value.split():
                         counts[cat] += int(n)

@@ -343,12 +343,12 @@ class Follows:
                 ).fetchone()
                 if theirs >= self.max_per_guild:
                     raise TooManyFollows(self.max_per_guild, "This server")
-            cur = conn.execute(
+            (follow_id,) = conn.execute(
                 "INSERT INTO follows(guild_id, channel_id, owner_id, topic, topic_key, min_score,"
-                " created_at, cursor) VALUES (?,?,?,?,?,?,?,?)",
+                " created_at, cursor) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
                 (guild_id, channel_id, owner_id, text, key, score, _iso(now), cursor),
-            )
-            follow_id = int(cur.lastrowid or 0)
+            ).fetchone()
+            follow_id = int(follow_id)
         log.info("follow %d: %r for %s", follow_id, text, channel_id or f"user {owner_id}")
         found = self.get(follow_id)
         assert found is not None

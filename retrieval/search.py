@@ -24,7 +24,8 @@ from retrieval.index.persist import store_write_lock
 from retrieval.index.serving import IndexServer
 from retrieval.interrupts import CommitGuard
 from retrieval.papers import Paper, paper_link
-from retrieval.store import PaperStore, StoredCollection, UpsertResult, merge_with_stored
+from retrieval.store import StoredCollection, UpsertResult, merge_with_stored
+from retrieval.stores import Store, database_url, describe, is_empty, is_new, open_store, store_size
 from retrieval.tokenize import Tokenizer, default_tokenizer
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class Library:
 
     def __init__(
         self,
-        store: PaperStore,
+        store: Store,
         *,
         params: BM25Params | None = None,
         tokenizer: Tokenizer | None = None,
@@ -201,14 +202,15 @@ class Library:
         bundled 50-paper corpus (unless ``seed`` is false), so a fresh install answers questions
         with no network. ``create`` false: an empty file is an error rather than a new store
         (a store that cannot be written is opened read-only either way)."""
-        path = settings.store_path
-        fresh = not path.exists() or (path.is_file() and path.stat().st_size == 0)
-        store = PaperStore(path, create=create)
+        fresh = is_new(settings)
+        store = open_store(settings, create=create)
+        if database_url(settings) is not None:  # a new database is one without collections
+            fresh = create and not store.readonly and is_empty(store)
         if fresh and seed:
             from retrieval.loaders import bundled_papers
 
             store.upsert(bundled_papers(), settings.collection)
-            log.info("created %s with the bundled corpus", path)
+            log.info("created %s with the bundled corpus", describe(settings))
         from retrieval.stopwords import QUESTION_WORDS
 
         tokenizer = (
@@ -424,8 +426,8 @@ class Library:
         return self.store.path
 
     def store_size(self) -> int:
-        """Bytes the store's file takes on disk (``paperbot stats``)."""
-        return self.store.path.stat().st_size if self.store.path.exists() else 0
+        """Bytes the store takes: its file, or its PostgreSQL database (``paperbot stats``)."""
+        return store_size(self.store)
 
     # -- queries ----------------------------------------------------------------------------------
     def query_terms(self, text: str) -> list[str]:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from retrieval.papers import Paper, is_arxiv_id
@@ -408,6 +408,15 @@ class PaperStore:
         """This thread's connection, for reading the bot's own tables (autocommit: each
         statement sees the latest committed state)."""
         return self._conn()
+
+    def upgrade(self) -> int:
+        """Bring an older store's schema up to date now rather than on its next write
+        (``paperbot db upgrade``); the schema version."""
+        if self._stamp:
+            with self.transaction() as conn:
+                self._write_schema(conn)
+            self._stamp = False
+        return SCHEMA_VERSION
 
     # -- writing ----------------------------------------------------------------------------------
     def upsert(
@@ -856,8 +865,14 @@ class PaperStore:
         yield from cursor
 
 
+class _StoredPapers(Protocol):
+    """What :func:`merge_with_stored` reads: either store backend."""
+
+    def get_many(self, paper_ids: Sequence[str]) -> list[Paper]: ...
+
+
 def merge_with_stored(
-    store: PaperStore, papers: Iterable[Paper], *, batch: int = 500
+    store: _StoredPapers, papers: Iterable[Paper], *, batch: int = 500
 ) -> Iterator[Paper]:
     """Yield ``papers`` with the stored metadata folded in (incoming keys win).
 

@@ -13,6 +13,7 @@ a watched channel links are captured from messages that mention the bot (see
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
@@ -115,8 +116,12 @@ class AddCog(commands.Cog):
         if not await self._gate(interaction):
             return
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        # A tiny JSON write: fine on the loop, and it must be done before we confirm.
-        changed = self.bot.state.set_watched(interaction.guild_id, interaction.channel_id, enabled)
+        # One small store transaction, done before we confirm: in a thread (not the single
+        # index worker, which may be busy with a search) so a wait for another process's write
+        # never stalls the gateway.
+        changed = await asyncio.to_thread(
+            self.bot.state.set_watched, interaction.guild_id, interaction.channel_id, enabled
+        )
         if enabled:
             line = (
                 "Paper links (arXiv or Hugging Face) in messages that mention me in this channel "

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ from retrieval.index.persist import (
     save_index,
 )
 from retrieval.index.scoring import BM25Params
-from retrieval.store import PaperStore
+from retrieval.stores import Store, reopen_spec, reopen_store
 from retrieval.tokenize import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class IndexServer:
 
     def __init__(
         self,
-        store: PaperStore,
+        store: Store,
         tokenizer: Tokenizer,
         params: BM25Params,
         *,
@@ -237,7 +238,7 @@ class IndexServer:
         try:
             payload = pickle.dumps(
                 (
-                    self.store.path,
+                    reopen_spec(self.store),
                     name,
                     self.tokenizer,
                     self.params,
@@ -373,6 +374,18 @@ class IndexServer:
             self._served[name] = _Served(live, time.monotonic())
             return live
 
+    def changed(self, name: str) -> None:
+        """Another process changed ``name`` (heard over LISTEN/NOTIFY, :mod:`retrieval.changes`):
+        the next query reads the store's generation rather than trusting the served index for
+        up to ``GENERATION_TTL``, and the refresh starts now, in the background, so that query
+        already finds it (or nearly). A server's own collection is checked on every query."""
+        served = self._served.get(name)
+        if served is None:
+            return
+        served.checked_at = float("-inf")
+        if self.background and served.index.meta.generation != self.store.generation(name):
+            self._refresh_in_background(name)
+
     def extra(self, name: str, base: BM25Index) -> BM25Index | None:
         """The index of a collection searched beside ``base``; None when it is empty."""
         generation = self.store.generation(name)
@@ -503,7 +516,7 @@ _CHILD_MAIN = (
 
 
 def _build_in_child(
-    store_path: Path,
+    store_path: Path | dict[str, Any],
     name: str,
     tokenizer: Tokenizer,
     params: BM25Params,
@@ -518,7 +531,7 @@ def _build_in_child(
     die_with_parent(parent)
     with contextlib.suppress(OSError):
         os.nice(10)
-    store = PaperStore(store_path)
+    store = reopen_store(store_path)  # the parent's store: a SQLite path or a database URL
     try:
         server = IndexServer(
             store,

@@ -11,6 +11,7 @@ from config import Settings
 from retrieval.conversations import Conversations, resolve_references
 from retrieval.search import Library
 from retrieval.tokenize import default_tokenizer
+from tests.retrieval.store_backends import AnyStore, StoreFactory
 
 PAPERS = [
     ("2310.10505", "ReMax: A Simple, Effective, and Efficient Reinforcement Learning Method"),
@@ -35,6 +36,13 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Library:
     root = tmp_path_factory.mktemp("conv")
     settings = Settings(_env_file=None, db_path=root / "x.db", data_dir=root)  # type: ignore[call-arg]
     return Library.open(settings)
+
+
+@pytest.fixture
+def store(any_store_factory: StoreFactory) -> AnyStore:
+    """Where the answers and conversations are kept, on each backend (the answers themselves
+    come from ``library``)."""
+    return any_store_factory()
 
 
 def refs(question: str) -> tuple[str, ...]:
@@ -68,9 +76,9 @@ def test_reference_words_are_not_searched() -> None:
     assert resolve_references("what dataset did they use?", PAPERS, str.split).pronoun
 
 
-def test_turns_are_bounded_and_expire(library: Library) -> None:
+def test_turns_are_bounded_and_expire(library: Library, store: AnyStore) -> None:
     clock = FakeClock()
-    conv = Conversations(library.store, clock=clock, ttl=3600, turns=2)
+    conv = Conversations(store, clock=clock, ttl=3600, turns=2)
     answer = library.ask("reinforcement learning for aligning language models")
     ids = [conv.record(answer, 7, ("default",)) for _ in range(3)]
     assert all(ids)
@@ -91,9 +99,9 @@ def test_turns_are_bounded_and_expire(library: Library) -> None:
     assert ids[0] is not None and conv.get(ids[0]) is not None  # answers stay for buttons
 
 
-def test_answers_by_message_and_retention(library: Library) -> None:
+def test_answers_by_message_and_retention(library: Library, store: AnyStore) -> None:
     clock = FakeClock()
-    conv = Conversations(library.store, clock=clock, retention_days=1, max_answers=3)
+    conv = Conversations(store, clock=clock, retention_days=1, max_answers=3)
     answer = library.ask("text to speech")
     first = conv.record(answer, 1, ("default",))
     assert first is not None
@@ -106,7 +114,7 @@ def test_answers_by_message_and_retention(library: Library) -> None:
     assert conv.get(first) is None  # beyond max_answers: the oldest went
     clock.advance(days=2)
     conv.record(answer, 1, ("default",))
-    count = library.store.reader().execute("SELECT COUNT(*) FROM bot_answers").fetchone()[0]
+    count = store.reader().execute("SELECT COUNT(*) FROM bot_answers").fetchone()[0]
     assert count == 1  # past retention: pruned on the next write
 
 
@@ -116,6 +124,34 @@ def test_read_only_store_reads_empty(tmp_path: Path, library: Library) -> None:
     store = PaperStore(tmp_path / "empty.db")
     conv = Conversations(store)
     assert conv.conversation(1) == [] and conv.get("x") is None and conv.by_message(1) is None
+
+
+def test_missing_tables_read_empty_and_read_only_records_nothing(
+    library: Library, any_store_factory: StoreFactory
+) -> None:
+    any_store_factory()  # the paper schema only
+    conv = Conversations(any_store_factory(readonly=True))
+    assert conv.conversation(1) == [] and conv.get("x") is None and conv.by_message(1) is None
+    assert conv.record(library.ask("text to speech"), 1, ("default",)) is None
+    conv.add_turn(1, "x")  # nothing to write to: a no-op, not an error
+    assert conv.conversation(1) == []
+
+
+def test_large_discord_ids_round_trip(library: Library, store: AnyStore) -> None:
+    conv = Conversations(store, clock=FakeClock())
+    place, message, thread = 1_180_000_000_000_000_001, 1_180_000_000_000_000_002, 2**62
+    aid = conv.record(library.ask("text to speech"), place, ("default", "guild-1"))
+    assert aid is not None
+    conv.attach_message(aid, message)
+    conv.attach_thread(aid, thread)
+    conv.add_turn(place, aid)
+    record = conv.by_message(message)
+    assert record is not None
+    assert (record.place, record.message_id, record.thread_id) == (place, message, thread)
+    assert record.scope == ("default", "guild-1")
+    assert [t.answer_id for t in conv.conversation(place)] == [aid]
+    conv.end(place)
+    assert conv.conversation(place) == []
 
 
 def test_followup_names_a_previous_paper(library: Library) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from retrieval.digest import MAX_COUNT, MAX_FAILURES, Digests, clamp_count, parse_time
 from retrieval.papers import Paper
-from retrieval.store import PaperStore
+from tests.retrieval.store_backends import AnyStore, StoreFactory, sqlite_only
 
 D = date.fromisoformat
 GUILD, CHANNEL, OTHER, ADMIN = 10, 20, 21, 30
@@ -42,12 +41,13 @@ def day_list(day: str, prefix: str, upvotes: list[int]) -> list[Paper]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> PaperStore:
-    return PaperStore(tmp_path / "papers.db")
+def store(any_store_factory: StoreFactory) -> AnyStore:
+    """The paper store of each backend (SQLite file, PostgreSQL database)."""
+    return any_store_factory()
 
 
 @pytest.fixture
-def digests(store: PaperStore) -> Digests:
+def digests(store: AnyStore) -> Digests:
     return Digests(store, "default")
 
 
@@ -75,7 +75,7 @@ def test_times_and_counts() -> None:
 
 
 def test_top_n_by_upvotes_once_a_day_and_nothing_new_is_skipped(
-    store: PaperStore, digests: Digests
+    store: AnyStore, digests: Digests
 ) -> None:
     store.upsert(day_list("2026-06-11", "2601", [5, 1]), "default")
     store.upsert(day_list("2026-06-12", "2602", [3, 40, 7, 40, 0]), "default")
@@ -108,7 +108,7 @@ def test_top_n_by_upvotes_once_a_day_and_nothing_new_is_skipped(
     ]  # fmt: skip
 
 
-def test_downtime_posts_once_the_latest_day(store: PaperStore, digests: Digests) -> None:
+def test_downtime_posts_once_the_latest_day(store: AnyStore, digests: Digests) -> None:
     digests.set(
         guild_id=GUILD, channel_id=CHANNEL, at="08:00", count=2, set_by=ADMIN,
         now=at("2026-06-09", "12:00"),
@@ -123,7 +123,7 @@ def test_downtime_posts_once_the_latest_day(store: PaperStore, digests: Digests)
 
 
 def test_a_new_digest_starts_at_the_next_time_and_changing_it_keeps_its_state(
-    store: PaperStore, digests: Digests
+    store: AnyStore, digests: Digests
 ) -> None:
     store.upsert(day_list("2026-06-12", "2602", [1, 2, 3]), "default")
     digests.set(
@@ -161,7 +161,7 @@ def test_a_new_digest_starts_at_the_next_time_and_changing_it_keeps_its_state(
 
 
 def test_channels_are_independent_and_state_survives_a_restart(
-    store: PaperStore, digests: Digests
+    store: AnyStore, digests: Digests, any_store_factory: StoreFactory
 ) -> None:
     store.upsert(day_list("2026-06-12", "2602", [4, 8]), "default")
     for channel, when in ((CHANNEL, "08:00"), (OTHER, "09:00")):
@@ -170,16 +170,15 @@ def test_channels_are_independent_and_state_survives_a_restart(
             now=at("2026-06-11", "12:00"),
         )  # fmt: skip
     assert run(digests, at("2026-06-12", "08:30")) == {CHANNEL: ["2602.00001"]}
-    path = store.path
     store.close()
-    again = Digests(PaperStore(path), "default")
+    again = Digests(any_store_factory(), "default")  # the same store, opened again
     assert run(again, at("2026-06-12", "08:45")) == {}
     assert run(again, at("2026-06-12", "09:00")) == {OTHER: ["2602.00001"]}
     assert run(again, at("2026-06-12", "10:00")) == {}
 
 
 def test_claims_are_exclusive_and_failed_sends_are_released(
-    store: PaperStore, digests: Digests
+    store: AnyStore, digests: Digests
 ) -> None:
     store.upsert(day_list("2026-06-12", "2602", [1, 2]), "default")
     digests.set(
@@ -205,7 +204,7 @@ def test_claims_are_exclusive_and_failed_sends_are_released(
     assert run(digests, at("2026-06-13", "08:00")) == {CHANNEL: ["2602.00001"]}
 
 
-def test_a_forbidden_channel_is_not_retried_today(store: PaperStore, digests: Digests) -> None:
+def test_a_forbidden_channel_is_not_retried_today(store: AnyStore, digests: Digests) -> None:
     store.upsert(day_list("2026-06-12", "2602", [1]), "default")
     digests.set(
         guild_id=GUILD, channel_id=CHANNEL, at="08:00", count=1, set_by=ADMIN,
@@ -224,7 +223,7 @@ def test_a_forbidden_channel_is_not_retried_today(store: PaperStore, digests: Di
     assert off is not None and not off.on and digests.due(at("2026-06-14", "08:00")) == []
 
 
-def test_day_index_follows_the_change_log(store: PaperStore, digests: Digests) -> None:
+def test_day_index_follows_the_change_log(store: AnyStore, digests: Digests) -> None:
     store.upsert(day_list("2026-06-12", "2602", [1, 2]), "default")
     assert digests.sync_days() == 2 and digests.sync_days() == 0
     # Upvotes change during the day, and a paper is added to the list later, by another writer.
@@ -240,19 +239,19 @@ def test_day_index_follows_the_change_log(store: PaperStore, digests: Digests) -
     assert digests.day_papers(D("2026-06-12"))[0] == ("2602.00000", 30)
 
 
-def test_a_read_only_store_reads_as_empty(tmp_path: Path) -> None:
-    path = tmp_path / "papers.db"
-    writer = PaperStore(path)
+def test_a_read_only_store_reads_as_empty(any_store_factory: StoreFactory) -> None:
+    writer = any_store_factory()
     writer.upsert(day_list("2026-06-12", "2602", [1]), "default")
     writer.close()
-    store = PaperStore(path, create=False, readonly=True)  # no digest tables were ever made
+    store = any_store_factory(create=False, readonly=True)  # no digest tables were ever made
     digests = Digests(store, "default")
     assert not digests.writable and digests.sync_days() == 0
     assert digests.due(at("2026-06-12", "08:00")) == [] and digests.of_guild(GUILD) == []
     assert digests.get(CHANNEL) is None and digests.posts(CHANNEL) == []
 
 
-def test_tables_are_plain_sqlite(store: PaperStore, digests: Digests) -> None:
+@sqlite_only
+def test_tables_are_plain_sqlite(store: AnyStore, digests: Digests) -> None:
     """The state is in the store's file, readable by anything that reads SQLite."""
     digests.set(
         guild_id=GUILD, channel_id=CHANNEL, at="08:00", count=3, set_by=ADMIN,
@@ -282,3 +281,28 @@ async def test_a_day_fetched_from_hugging_face_is_recorded_as_that_day() -> None
     assert {p.metadata["hf_daily_date"] for p in eighth.papers} == {"2026-06-08"}
     assert {p.metadata["hf_daily_date"] for p in today.papers} == {"2026-06-12"}
     assert all(isinstance(p.metadata["upvotes"], int) for p in eighth.papers)
+
+
+def test_two_processes_claiming_at_once_post_once(
+    store: AnyStore, digests: Digests, any_store_factory: StoreFactory
+) -> None:
+    """Each worker opens the store itself (its own connections, as another process would)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store.upsert(day_list("2026-06-12", "2602", [3, 1]), "default")
+    digests.set(
+        guild_id=GUILD, channel_id=CHANNEL, at="08:00", count=1, set_by=ADMIN,
+        now=at("2026-06-11", "12:00"),
+    )  # fmt: skip
+    now = at("2026-06-12", "08:00")
+    workers = [Digests(any_store_factory(), "default") for _ in range(6)]
+    plans = []
+    for worker in workers:  # every worker sees the digest due and selects the same paper
+        (digest,) = worker.due(now)
+        selection = worker.select(digest, now.date())
+        assert selection is not None
+        plans.append((worker, digest, selection))
+    with ThreadPoolExecutor(len(plans)) as pool:
+        claims = list(pool.map(lambda p: p[0].claim(p[1], p[2], now.date()), plans))
+    assert sum(c is not None for c in claims) == 1
+    assert [paper for paper, _, _ in digests.posts(CHANNEL)] == ["2602.00000"]

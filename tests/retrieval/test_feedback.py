@@ -12,6 +12,7 @@ import pytest
 from retrieval.conversations import AnswerRecord
 from retrieval.feedback import Feedback, FeedbackUnavailable
 from retrieval.store import PaperStore
+from tests.retrieval.store_backends import AnyStore, StoreFactory
 
 ANSWER = AnswerRecord(
     answer_id="abc123",
@@ -25,11 +26,12 @@ ANSWER = AnswerRecord(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> PaperStore:
-    return PaperStore(tmp_path / "x.db")
+def store(any_store_factory: StoreFactory) -> AnyStore:
+    """The store of each backend (SQLite file, PostgreSQL database)."""
+    return any_store_factory()
 
 
-def test_one_vote_per_user(store: PaperStore) -> None:
+def test_one_vote_per_user(store: AnyStore) -> None:
     fb = Feedback(store)
     assert not fb.vote(ANSWER, 1111, 1).changed
     assert fb.vote(ANSWER, 1111, 1).repeated
@@ -40,7 +42,7 @@ def test_one_vote_per_user(store: PaperStore) -> None:
         fb.vote(ANSWER, 1111, 0)
 
 
-def test_export_is_jsonl_without_discord_ids(store: PaperStore) -> None:
+def test_export_is_jsonl_without_discord_ids(store: AnyStore) -> None:
     fb = Feedback(store)
     fb.vote(ANSWER, 123456789012345678, 1)
     fb.vote(ANSWER, 987654321098765432, -1)
@@ -89,3 +91,23 @@ def test_no_table_reads_empty_and_read_only_refuses(tmp_path: Path) -> None:
                 ro.vote(ANSWER, 1, 1)
     finally:
         path.chmod(0o644)
+
+
+def test_no_table_reads_empty_and_read_only_refuses_on_each_backend(
+    any_store_factory: StoreFactory,
+) -> None:
+    fb = Feedback(any_store_factory())
+    assert list(fb.rows()) == [] and fb.tally("x") == (0, 0)
+    fb.vote(ANSWER, 7, 1)
+    ro = Feedback(any_store_factory(readonly=True))
+    assert ro.tally(ANSWER.answer_id) == (1, 0)
+    with pytest.raises(FeedbackUnavailable):
+        ro.vote(ANSWER, 8, 1)
+    assert ro.tally(ANSWER.answer_id) == (1, 0)
+
+
+def test_missing_tables_read_empty_on_each_backend(any_store_factory: StoreFactory) -> None:
+    any_store_factory()  # the paper schema, no vote tables yet
+    ro = Feedback(any_store_factory(readonly=True))
+    assert list(ro.rows()) == [] and ro.tally("x") == (0, 0)
+    assert ro.tally("y") == (0, 0)  # the reader still works after the missing-table error

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from retrieval.papers import Paper
 from retrieval.search import Library, Scope
 from retrieval.store import PaperStore
 from tests.paths import SHARED
+from tests.retrieval.store_backends import StoreFactory
+from tests.retrieval.store_backends import query as sql_rows
 
 ARXIV_CS = SHARED / "eval" / "arxiv-cs" / "papers.jsonl.gz"
 N_MAIN = 6000
@@ -211,9 +214,8 @@ def test_a_delta_index_is_filtered_over_main_and_delta(tmp_path: Path) -> None:
             _same(got, _brute(library, "default", terms, filters, 10))
 
 
-def test_a_servers_own_papers_are_filtered_too(tmp_path: Path) -> None:
-    path = tmp_path / "papers.db"
-    library = Library(PaperStore(path), semantic=False, sparse_threshold=0)
+def test_a_servers_own_papers_are_filtered_too(any_store_factory: StoreFactory) -> None:
+    library = Library(any_store_factory(), semantic=False, sparse_threshold=0)
     library.add_papers(_papers(0, 5000))
     library.add_papers(_papers(5000, 5300), "guild-1")
     names = ("default", "guild-1")
@@ -230,8 +232,9 @@ def test_a_servers_own_papers_are_filtered_too(tmp_path: Path) -> None:
 
 # -- the façade -----------------------------------------------------------------------------------
 @pytest.fixture
-def small(tmp_path: Path) -> Library:
-    library = Library(PaperStore(tmp_path / "small.db"), semantic=False)
+def small(any_store_factory: StoreFactory) -> Library:
+    """Three papers in the store of each backend (SQLite file, PostgreSQL database)."""
+    library = Library(any_store_factory(), semantic=False)
     library.add_papers(
         [
             Paper(
@@ -303,3 +306,40 @@ def test_an_answer_says_when_the_filter_leaves_no_paper(small: Library) -> None:
     kept = small.ask("speech recognition?", filters=Filters(categories=("cs.CL",)))
     assert kept.reason != "filtered-out"
     assert all(p.id in {"2401.00001", "speech-notes"} for p in kept.papers)
+
+
+def test_facets_and_counts_read_the_same_on_each_backend(any_store_factory: StoreFactory) -> None:
+    """Categories as the loaders store them (a list), as an older loader did (one string), odd
+    values (numbers, nothing), and dates from ``published`` or the arXiv id."""
+    from retrieval.filters import CategoryCounts, _category_rows, _facet_rows, paper_day
+
+    store = any_store_factory()
+    store.upsert(
+        [
+            Paper(id="2401.00001", title="A", abstract="A.", source="test",
+                  metadata={"categories": ["cs.CL", "eess.AS"]}),
+            Paper(id="2402.00002", title="B", abstract="B.", source="test",
+                  metadata={"categories": "cs.LG  stat.ML"}),
+            Paper(id="c", title="C", abstract="C.", source="test", published=date(2020, 5, 6),
+                  metadata={"categories": ["cs.CL", 7, None, ""]}),
+            Paper(id="d", title="D", abstract="D.", source="test", metadata={"other": 1}),
+        ],
+        "default",
+    )  # fmt: skip
+    pks = {str(pid): int(pk) for pid, pk in sql_rows(store, "SELECT id, pk FROM papers")}
+    assert sorted(_category_rows(store.reader(), "default")) == sorted(
+        [
+            (pks["2401.00001"], "cs.CL"), (pks["2401.00001"], "eess.AS"),
+            (pks["2402.00002"], "cs.LG"), (pks["2402.00002"], "stat.ML"),
+            (pks["c"], "cs.CL"),
+        ]
+    )  # fmt: skip
+    facets = {pk: (day, sorted(cats)) for pk, day, cats in _facet_rows(store.reader(), "default")}
+    assert facets[pks["2401.00001"]] == (date(2024, 1, 1).toordinal(), ["cs.CL", "eess.AS"])
+    assert facets[pks["2402.00002"]] == (date(2024, 2, 1).toordinal(), ["cs.LG", "stat.ML"])
+    assert facets[pks["c"]] == (date(2020, 5, 6).toordinal(), ["cs.CL"])
+    assert facets[pks["d"]] == (paper_day(None, "d"), [])
+    assert CategoryCounts(store).counts("default") == Counter(
+        {"cs.CL": 2, "eess.AS": 1, "cs.LG": 1, "stat.ML": 1}
+    )
+    assert CategoryCounts(store).counts("nothing-here") == Counter()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from retrieval.follows import (
 )
 from retrieval.papers import Paper
 from retrieval.search import Library
-from retrieval.store import PaperStore
+from tests.retrieval.store_backends import AnyStore, StoreFactory
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 FILLER = [
@@ -45,15 +44,15 @@ def rag(pid: str, extra: str = "") -> Paper:
     )
 
 
-def make_library(path: Path) -> Library:
-    store = PaperStore(path)
+def make_library(store: AnyStore) -> Library:
     store.upsert([paper(f"2401.{i:05d}", t, a) for i, (t, a) in enumerate(FILLER)], "default")
     return Library(store, semantic=False, persist=False)
 
 
 @pytest.fixture
-def lib(tmp_path: Path) -> Library:
-    return make_library(tmp_path / "s.db")
+def lib(any_store_factory: StoreFactory) -> Library:
+    """A library over the store of each backend (SQLite file, PostgreSQL database)."""
+    return make_library(any_store_factory())
 
 
 def follows(lib: Library, **kw: object) -> Follows:
@@ -183,14 +182,14 @@ def test_one_place_gets_a_paper_once_even_from_two_follows(lib: Library) -> None
     assert sum(len(d.matches) for d in dues) == 1
 
 
-def test_papers_written_by_another_process_are_seen(tmp_path: Path) -> None:
-    lib = make_library(tmp_path / "s.db")
+def test_papers_written_by_another_process_are_seen(any_store_factory: StoreFactory) -> None:
+    lib = make_library(any_store_factory())
     f = follows(lib)
     f.follow(
         owner_id=1, topic="retrieval augmented generation", guild_id=None, channel_id=None, now=T0
     )
     before = f.stamp()
-    other = Library(PaperStore(tmp_path / "s.db"), semantic=False, persist=False)
+    other = Library(any_store_factory(), semantic=False, persist=False)  # the same store
     other.add_papers([rag("2402.00040")])
     assert f.stamp() != before
     (due,) = f.due(T0)
@@ -247,8 +246,25 @@ def test_every_word_must_be_said_in_one_sentence_or_the_title(lib: Library) -> N
     assert normalised_bm25(lib, index, topic, in_title)[3] > 0
 
 
-def test_read_only_store_follows_nothing(tmp_path: Path) -> None:
-    make_library(tmp_path / "s.db").store.close()
-    ro = Library(PaperStore(tmp_path / "s.db", readonly=True), semantic=False, persist=False)
+def test_read_only_store_follows_nothing(any_store_factory: StoreFactory) -> None:
+    make_library(any_store_factory()).store.close()
+    ro = Library(any_store_factory(readonly=True), semantic=False, persist=False)
     f = follows(ro)
     assert f.of_user(1) == [] and f.due(T0) == [] and f.topics(1, "") == []
+
+
+def test_discord_sized_ids_and_null_places_match_on_each_backend(lib: Library) -> None:
+    f = follows(lib)
+    guild, channel, owner = 1_180_000_000_000_000_001, 1_180_000_000_000_000_002, 2**62
+    made = f.follow(owner_id=owner, topic="robot grasping", guild_id=guild, channel_id=channel,
+                    now=T0)  # fmt: skip
+    dm = f.follow(owner_id=owner, topic="robot grasping", guild_id=guild, channel_id=None, now=T0)
+    assert (made.guild_id, made.channel_id, made.owner_id) == (guild, channel, owner)
+    assert dm.channel_id is None and dm.id != made.id
+    # the same topic again, in the same channel or by DM from the same server: refused
+    for channel_id in (channel, None):
+        with pytest.raises(AlreadyFollowed):
+            f.follow(owner_id=owner, topic="Robot  grasping", guild_id=guild,
+                     channel_id=channel_id, now=T0)  # fmt: skip
+    assert [x.id for x in f.of_guild(guild)] == sorted([made.id, dm.id])
+    assert f.unfollow(owner, dm.id) == dm and f.of_user(owner) == [made]

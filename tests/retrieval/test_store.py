@@ -16,6 +16,7 @@ from retrieval.store import (
     StoreError,
     store_is_writable,
 )
+from tests.retrieval.store_backends import AnyStore, StoreFactory, query, sqlite_only
 
 
 def paper(i: int, *, abstract: str | None = None, version: int | None = None) -> Paper:
@@ -30,11 +31,14 @@ def paper(i: int, *, abstract: str | None = None, version: int | None = None) ->
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> PaperStore:
-    return PaperStore(tmp_path / "papers.db")
+def store(any_store_factory: StoreFactory) -> AnyStore:
+    """A new store on each backend (SQLite-only tests are marked ``sqlite_only``)."""
+    return any_store_factory()
 
 
-def rows(path: Path, sql: str) -> list[tuple]:
+def rows(path: Path | AnyStore, sql: str) -> list[tuple]:
+    if not isinstance(path, Path):
+        return query(path, sql)
     with sqlite3.connect(path) as conn:
         return conn.execute(sql).fetchall()
 
@@ -47,6 +51,7 @@ def test_upsert_counts_added_updated_unchanged(store: PaperStore) -> None:
     assert store.count() == 3
 
 
+@sqlite_only
 def test_store_is_a_wal_sqlite_file(store: PaperStore) -> None:
     store.upsert([paper(1)])
     assert rows(store.path, "PRAGMA journal_mode") == [("wal",)]
@@ -73,7 +78,7 @@ def test_round_trip_keeps_every_field(store: PaperStore) -> None:
 
 def test_failed_ingest_leaves_store_exactly_as_it_was(store: PaperStore) -> None:
     store.upsert([paper(1)])
-    before = rows(store.path, "SELECT * FROM papers ORDER BY pk")
+    before = rows(store, "SELECT * FROM papers ORDER BY pk")
     generation = store.generation("default")
 
     def failing() -> Iterator[Paper]:
@@ -84,7 +89,7 @@ def test_failed_ingest_leaves_store_exactly_as_it_was(store: PaperStore) -> None
 
     with pytest.raises(RuntimeError):
         store.upsert(failing())
-    assert rows(store.path, "SELECT * FROM papers ORDER BY pk") == before
+    assert rows(store, "SELECT * FROM papers ORDER BY pk") == before
     assert store.count() == 1
     assert store.generation("default") == generation
 
@@ -94,7 +99,7 @@ def test_collections_are_memberships(store: PaperStore) -> None:
     store.upsert([paper(2), paper(3)], "guild-1")
     assert store.count("default") == 2
     assert store.count("guild-1") == 2
-    assert rows(store.path, "SELECT COUNT(*) FROM papers") == [(3,)]
+    assert rows(store, "SELECT COUNT(*) FROM papers") == [(3,)]
     assert {c.name: c.paper_count for c in store.collections()} == {"default": 2, "guild-1": 2}
 
 
@@ -186,6 +191,7 @@ def test_collections_of(store: PaperStore) -> None:
     assert store.collections_of("nope") == set()
 
 
+@sqlite_only
 def test_a_new_store_carries_paperbots_application_id(store: PaperStore) -> None:
     assert rows(store.path, "PRAGMA application_id") == [(APPLICATION_ID,)]
     assert store.path.read_bytes().startswith(SQLITE_HEADER)
@@ -208,6 +214,7 @@ def test_a_foreign_database_is_refused_before_anything_is_written(tmp_path: Path
     assert empty.stat().st_size == 0
 
 
+@sqlite_only
 def test_an_older_store_is_stamped_on_its_next_write(store: PaperStore) -> None:
     store.upsert([paper(1)])
     store.close()
@@ -221,6 +228,7 @@ def test_an_older_store_is_stamped_on_its_next_write(store: PaperStore) -> None:
     assert rows(store.path, "PRAGMA application_id") == [(APPLICATION_ID,)]
 
 
+@sqlite_only
 def test_a_read_only_store_reads_and_refuses_writes_untouched(store: PaperStore) -> None:
     """The path the CLI takes when the file or its directory cannot be written (tested here
     directly because root writes through chmod; the CLI tests make it read-only for real)."""

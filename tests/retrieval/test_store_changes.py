@@ -11,6 +11,8 @@ import pytest
 from retrieval import store as store_module
 from retrieval.papers import Paper
 from retrieval.store import SCHEMA_VERSION, PaperStore
+from tests.retrieval.store_backends import AnyStore, StoreFactory, sqlite_only
+from tests.retrieval.store_backends import query as query_store
 
 
 def paper(key: int | str, *, abstract: str | None = None, version: int | None = None) -> Paper:
@@ -28,13 +30,14 @@ def arxiv(i: int, *, abstract: str | None = None) -> Paper:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[PaperStore]:
-    opened = PaperStore(tmp_path / "papers.db")
-    yield opened
-    opened.close()
+def store(any_store_factory: StoreFactory) -> AnyStore:
+    """A new store on each backend (closed by the factory)."""
+    return any_store_factory()
 
 
-def query(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+def query(path: Path | AnyStore, sql: str, params: tuple = ()) -> list[tuple]:
+    if not isinstance(path, Path):
+        return query_store(path, sql, params)
     conn = sqlite3.connect(path)
     try:
         return conn.execute(sql, params).fetchall()
@@ -42,7 +45,7 @@ def query(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
         conn.close()
 
 
-def log(path: Path, collection: str | None = None) -> list[tuple]:
+def log(path: Path | AnyStore, collection: str | None = None) -> list[tuple]:
     """The change log as ``(collection, generation, pk)`` rows, or ``(generation, pk)`` of one."""
     if collection is None:
         return query(path, "SELECT * FROM collection_changes ORDER BY 1, 2, 3")
@@ -54,21 +57,21 @@ def log(path: Path, collection: str | None = None) -> list[tuple]:
 
 
 def pk(store: PaperStore, paper_id: str) -> int:
-    return int(query(store.path, "SELECT pk FROM papers WHERE id = ?", (paper_id,))[0][0])
+    return int(query(store, "SELECT pk FROM papers WHERE id = ?", (paper_id,))[0][0])
 
 
 def test_additions_are_logged_under_the_new_generation(store: PaperStore) -> None:
     store.upsert([paper(1), paper(2)], "c")
     p1, p2 = pk(store, "p1"), pk(store, "p2")
     assert store.generation("c") == 1
-    assert log(store.path) == [("c", 1, p1), ("c", 1, p2)]
+    assert log(store) == [("c", 1, p1), ("c", 1, p2)]
     assert store.changes_since("c", 0) == [p1, p2]
     assert store.changes_since("c", 1) == []
     store.upsert([paper(3)], "c")
     assert store.changes_since("c", 1) == [pk(store, "p3")]
     # an existing paper joining another collection is an addition there, and only there
     store.upsert([paper(1)], "d")
-    assert log(store.path, "d") == [(1, p1)]
+    assert log(store, "d") == [(1, p1)]
     assert store.generation("c") == 2
 
 
@@ -77,26 +80,26 @@ def test_changed_text_is_logged_and_an_unchanged_reingest_logs_nothing(store: Pa
     store.upsert([paper(1), paper(2, abstract="Changed."), paper(3)], "c")
     assert store.generation("c") == 2
     assert store.changes_since("c", 1) == [pk(store, "p2")]
-    before = log(store.path)
+    before = log(store)
     result = store.upsert([paper(1), paper(2, abstract="Changed."), paper(3)], "c")
     assert result.unchanged == 3
     assert store.generation("c") == 2
-    assert log(store.path) == before
+    assert log(store) == before
     # an older arXiv version is left alone: nothing changed, nothing logged
     store.upsert([paper(4, version=2)], "c")
-    before = log(store.path)
+    before = log(store)
     assert store.upsert([paper(4, abstract="Older.", version=1)], "c").unchanged == 1
-    assert log(store.path) == before
+    assert log(store) == before
     assert store.generation("c") == 3
     assert store.changes_since("c", 3) == []
 
 
 def test_unchanged_reingest_does_not_bump_or_log(store: PaperStore) -> None:
     store.upsert([paper(1), paper(2)], "c")
-    before = log(store.path)
+    before = log(store)
     store.upsert([paper(2), paper(1)], "c")
     assert store.generation("c") == 1
-    assert log(store.path) == before
+    assert log(store) == before
 
 
 def test_an_arxiv_paper_updated_through_another_collection_is_logged_in_both(
@@ -110,7 +113,7 @@ def test_an_arxiv_paper_updated_through_another_collection_is_logged_in_both(
     assert (store.generation("a"), store.generation("b")) == (g_a + 1, g_b + 1)
     assert store.changes_since("a", g_a) == [x1]
     assert store.changes_since("b", g_b) == [x1]
-    assert log(store.path, "b") == [(g_b, x1), (g_b + 1, x1)]
+    assert log(store, "b") == [(g_b, x1), (g_b + 1, x1)]
 
 
 def test_each_collection_is_bumped_once_per_ingest_however_many_batches(
@@ -133,18 +136,18 @@ def test_a_move_to_the_collections_own_id_logs_removal_and_addition(store: Paper
     store.upsert([paper(1)], "b")  # the same record: one shared paper
     shared = pk(store, "p1")
     g_a, g_b = store.generation("a"), store.generation("b")
-    a_log = log(store.path, "a")
+    a_log = log(store, "a")
     store.upsert([paper(1, abstract="B's own words.")], "b")  # b's copy moves to b:p1
     own = pk(store, "b:p1")
     assert store.generation("b") == g_b + 1
-    assert log(store.path, "b")[-2:] == [(g_b + 1, shared), (g_b + 1, own)]
+    assert log(store, "b")[-2:] == [(g_b + 1, shared), (g_b + 1, own)]
     assert store.changes_since("b", g_b) == sorted([shared, own])
     # the removed pk is not in b any more: the delta reads only the new one
     assert list(store.iter_texts_by_pks("b", store.changes_since("b", g_b) or [])) == [
         (own, "Paper 1", "B's own words.")
     ]
     assert store.generation("a") == g_a  # a's paper did not change
-    assert log(store.path, "a") == a_log
+    assert log(store, "a") == a_log
 
 
 def test_changes_since_spans_several_generations(store: PaperStore) -> None:
@@ -182,7 +185,7 @@ def test_more_than_the_limit_is_logged_as_too_many(
 ) -> None:
     monkeypatch.setattr(store_module, "CHANGE_LOG_LIMIT", 3)
     store.upsert([paper(i) for i in range(4)], "c")  # 1: four additions, over the limit
-    assert log(store.path, "c") == [(1, -1)]
+    assert log(store, "c") == [(1, -1)]
     assert store.changes_since("c", 0) is None
     store.upsert([paper(i) for i in range(4, 7)], "c")  # 2: exactly the limit, listed
     store.upsert([paper(7)], "c")  # 3
@@ -190,7 +193,7 @@ def test_more_than_the_limit_is_logged_as_too_many(
     assert store.changes_since("c", 1) == listed
     assert store.changes_since("c", 2) == listed[-1:]
     assert store.changes_since("c", 0) is None  # generation 1 still cannot be listed
-    assert all(row[1] >= 0 for row in log(store.path, "c")[1:])
+    assert all(row[1] >= 0 for row in log(store, "c")[1:])
 
 
 def test_only_the_last_generations_are_kept(
@@ -200,8 +203,8 @@ def test_only_the_last_generations_are_kept(
     for i in range(1, 6):
         store.upsert([paper(i)], "c")
         store.upsert([paper(i)], "other")
-    assert [g for g, _ in log(store.path, "c")] == [3, 4, 5]
-    assert [g for g, _ in log(store.path, "other")] == [3, 4, 5]
+    assert [g for g, _ in log(store, "c")] == [3, 4, 5]
+    assert [g for g, _ in log(store, "other")] == [3, 4, 5]
     assert store.changes_since("c", 2) == [pk(store, f"p{i}") for i in (3, 4, 5)]
     assert store.changes_since("c", 1) is None  # generation 2 was pruned
     assert store.changes_since("c", 0) is None
@@ -209,7 +212,7 @@ def test_only_the_last_generations_are_kept(
 
 def test_a_failed_ingest_logs_nothing(store: PaperStore) -> None:
     store.upsert([paper(1)], "c")
-    before = log(store.path)
+    before = log(store)
 
     def failing() -> Iterator[Paper]:
         yield paper(1, abstract="Updated text.")
@@ -218,7 +221,7 @@ def test_a_failed_ingest_logs_nothing(store: PaperStore) -> None:
 
     with pytest.raises(RuntimeError):
         store.upsert(failing(), "c")
-    assert log(store.path) == before
+    assert log(store) == before
     assert store.changes_since("c", 0) == [pk(store, "p1")]
 
 
@@ -233,6 +236,7 @@ def older(path: Path) -> None:
         conn.close()
 
 
+@sqlite_only
 def test_an_older_store_has_no_log_until_its_first_write(store: PaperStore) -> None:
     store.upsert([paper(1), paper(2)], "c")
     store.upsert([paper(2), paper(3)], "d")
@@ -242,9 +246,9 @@ def test_an_older_store_has_no_log_until_its_first_write(store: PaperStore) -> N
     assert reopened.changes_since("c", 0) is None
     assert reopened.changes_since("c", 1) == []  # nothing changed since the current generation
     assert [pk for pk, _, _ in reopened.iter_texts_by_pks("c", [1, 2, 3])] == [1, 2]
-    assert query(store.path, "PRAGMA user_version") == [(SCHEMA_VERSION - 1,)]  # reads: no write
+    assert query(store, "PRAGMA user_version") == [(SCHEMA_VERSION - 1,)]  # reads: no write
     reopened.upsert([paper(4)], "c")
-    assert query(store.path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    assert query(store, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
     assert reopened.changes_since("c", 1) == [pk(reopened, "p4")]
     assert reopened.changes_since("c", 0) is None  # generation 1 was written without a log
     # other collections are logged from the upgrade on too
@@ -253,6 +257,7 @@ def test_an_older_store_has_no_log_until_its_first_write(store: PaperStore) -> N
     reopened.close()
 
 
+@sqlite_only
 def test_a_read_only_store_answers_without_writing(store: PaperStore) -> None:
     store.upsert([paper(1), paper(2)], "c")
     store.upsert([paper(3)], "c")
@@ -270,7 +275,7 @@ def test_a_read_only_store_answers_without_writing(store: PaperStore) -> None:
     assert ro.changes_since("c", 2) == []
     ro.close()
     assert (store.path.read_bytes(), store.path.stat().st_mtime_ns) == before
-    tables = query(store.path, "SELECT name FROM sqlite_master WHERE type = 'table'")
+    tables = query(store, "SELECT name FROM sqlite_master WHERE type = 'table'")
     assert ("collection_changes",) not in tables
 
 
