@@ -78,6 +78,7 @@ class RecordedRequest:
     authorized: bool  # carried "Bot <the expected token>"
     status: int = 0  # what the stand-in answered
     injected: bool = False  # answered by an injected fault
+    user_agent: str = ""  # tells apart the clients (processes) when several share the stand-in
 
 
 RECORD = web.RequestKey("record", RecordedRequest)
@@ -409,7 +410,9 @@ class DiscordStandIn:
         ix = Interaction(ix_id, token, itype, payload, time.monotonic())
         self.interactions[ix_id] = ix
         self._by_token[token] = ix
-        await self.dispatch("INTERACTION_CREATE", payload, shard_id=self._shard_of(gid))
+        # Discord sends DMs to shard 0; a guild's events to the shard that owns the guild.
+        shard_id = self._shard_of(gid) if guild else 0
+        await self.dispatch("INTERACTION_CREATE", payload, shard_id=shard_id)
         return ix
 
     async def slash(
@@ -595,7 +598,7 @@ class DiscordStandIn:
         addressed = mention_bot or any(m["id"] == self.bot_user["id"] for m in mentions)
         if not dm and not addressed and not self.intents & MESSAGE_CONTENT_INTENT:
             sent = {**msg, "content": "", "embeds": [], "attachments": [], "components": []}
-        await self.dispatch("MESSAGE_CREATE", sent, shard_id=self._shard_of(gid))
+        await self.dispatch("MESSAGE_CREATE", sent, shard_id=0 if dm else self._shard_of(gid))
         return msg
 
     async def wait_ack(self, ix: Interaction, timeout: float = 5.0) -> RecordedRequest:
@@ -680,6 +683,7 @@ class DiscordStandIn:
             body=body,
             at=time.monotonic(),
             authorized=request.headers.get("Authorization") == f"Bot {self.token}",
+            user_agent=request.headers.get("User-Agent", ""),
         )
         request[RECORD] = record
         self.requests.append(record)
