@@ -147,6 +147,9 @@ class AlertDelivery:
             report.empty += 1
             return
         out = alert_message(due)
+        # Recorded before sending, released if the send fails: a process killed between the
+        # two (another then takes over the alerts) can never announce these papers twice.
+        await self.bot.run_blocking(self.follows.delivered, due, now)
         try:
             await self._send(due, out)
         except discord.NotFound as exc:
@@ -173,10 +176,10 @@ class AlertDelivery:
                 exc.status,
                 exc.text,
             )
+            await self.bot.run_blocking(self.follows.release, due, now)
             await self.bot.run_blocking(self.follows.postpone, due, now)
             report.postponed.append(follow.id)
             return
-        await self.bot.run_blocking(self.follows.delivered, due, now)
         report.sent.append(follow.id)
 
     async def _send(self, due: Due, out: Outgoing) -> None:

@@ -143,6 +143,7 @@ class Due:
     more: int
     examined: int
     cursor: dict[str, list[Any]] = field(default_factory=dict)
+    previous_cursor: dict[str, list[Any]] = field(default_factory=dict)  # for :meth:`release`
 
 
 def topic_key(topic: str) -> str:
@@ -532,7 +533,7 @@ class Follows:
         ]
         shown = fresh[: self.per_message]
         matches = [Match(p, s, gist(p)) for p, s in shown]
-        return Due(follow, matches, len(fresh) - len(shown), examined, new_cursor)
+        return Due(follow, matches, len(fresh) - len(shown), examined, new_cursor, cursor)
 
     def _announced(self, place: str, paper_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -552,7 +553,9 @@ class Follows:
     # -- after delivery ---------------------------------------------------------------------------
     def delivered(self, due: Due, now: datetime) -> int:
         """Record a posted message: its papers announced at its place (never again there), the
-        day used up, the cursor moved on. Returns the papers newly recorded."""
+        day used up, the cursor moved on. Returns the papers newly recorded. Called *before*
+        sending (a claim: see :meth:`release`), so a process that dies between sending and
+        recording can never make another announce the same papers again."""
         day = now.astimezone(UTC).date().isoformat()
         with self.store.transaction() as conn:
             cur = conn.executemany(
@@ -565,6 +568,22 @@ class Follows:
                 (day, json.dumps(due.cursor), due.follow.id),
             )
         return int(cur.rowcount)
+
+    def release(self, due: Due, now: datetime) -> None:
+        """Undo :meth:`delivered` for a message that could not be sent: its papers are not
+        announced after all, and the cursor goes back to where it was (the papers wait for the
+        next day with whatever comes meanwhile, as :meth:`postpone` says)."""
+        day = now.astimezone(UTC).date().isoformat()
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "DELETE FROM announcements WHERE place = ? AND paper_id = ? AND follow_id = ?"
+                " AND day = ?",
+                [(due.follow.place, m.paper.id, due.follow.id, day) for m in due.matches],
+            )
+            conn.execute(
+                "UPDATE follows SET cursor = ? WHERE id = ?",
+                (json.dumps(due.previous_cursor), due.follow.id),
+            )
 
     def examined(self, due: Due) -> None:
         """Nothing to announce: move the cursor on (the day is not used up)."""

@@ -157,6 +157,22 @@ def test_postponed_papers_are_kept_for_the_next_day(lib: Library) -> None:
     assert [m.paper.id for m in due.matches] == ["2402.00011"]
 
 
+def test_a_claim_released_after_a_failed_send_announces_nothing(lib: Library) -> None:
+    f = follows(lib)
+    f.follow(
+        owner_id=1, topic="retrieval augmented generation", guild_id=None, channel_id=None, now=T0
+    )
+    lib.add_papers([rag("2402.00012")])
+    (due,) = f.due(T0)
+    assert f.delivered(due, T0) == 1  # claimed before sending
+    f.release(due, T0)  # the send failed
+    f.postpone(due, T0)
+    assert f.due(T0 + timedelta(hours=3)) == []
+    (due,) = f.due(T0 + timedelta(days=1))
+    assert [m.paper.id for m in due.matches] == ["2402.00012"]  # not counted as announced
+    assert f.delivered(due, T0 + timedelta(days=1)) == 1
+
+
 def test_guild_follows_see_their_server_papers_only(lib: Library) -> None:
     f = follows(lib)
     here = f.follow(
