@@ -346,13 +346,34 @@ def _category_rows(conn: SqlConnection, collection: str) -> Iterable[tuple[int, 
     return out
 
 
-def _facet_rows(conn: SqlConnection, collection: str) -> list[tuple[int, int, list[str]]]:
-    """``(pk, day, categories)`` of a collection's papers, in one scan of its rows."""
+_PKS_BATCH = 500
+
+
+def _facet_rows(
+    conn: SqlConnection, collection: str, pks: Sequence[int] | None = None
+) -> list[tuple[int, int, list[str]]]:
+    """``(pk, day, categories)`` of a collection's papers, in one scan of its rows; of those
+    of ``pks`` only when given (a delta's papers: a few hundred lookups, not a scan)."""
+    if pks is not None:
+        unique = sorted({int(pk) for pk in pks})
+        out: list[tuple[int, int, list[str]]] = []
+        for start in range(0, len(unique), _PKS_BATCH):
+            out.extend(_facet_rows_of(conn, collection, unique[start : start + _PKS_BATCH]))
+        return out
+    return _facet_rows_of(conn, collection, None)
+
+
+def _facet_rows_of(
+    conn: SqlConnection, collection: str, pks: list[int] | None
+) -> list[tuple[int, int, list[str]]]:
     out: list[tuple[int, int, list[str]]] = []
     months: dict[str, int] = {}  # "2503" -> its first day: most papers are dated by their id
     pg = _native(conn)
     if pg is not None:
-        for pk, pid, published, value in pg.stream_native(_PG_FACET_ROWS, (collection,)):
+        sql, args = _PG_FACET_ROWS, (collection,)
+        if pks is not None:
+            sql, args = sql + " AND c.pk = ANY(%s)", (collection, pks)  # type: ignore[assignment]
+        for pk, pid, published, value in pg.stream_native(sql, args):
             if published is None and pid[4:5] == ".":
                 day = months.get(pid[:4])
                 if day is None:
@@ -361,8 +382,13 @@ def _facet_rows(conn: SqlConnection, collection: str) -> list[tuple[int, int, li
                 day = paper_day(published, pid)
             out.append((int(pk), day, _category_list(value)))
         return out
+    where = ""
+    params: list[object] = [collection]
+    if pks is not None:
+        where = f" AND c.pk IN ({','.join('?' * len(pks))})"
+        params.extend(pks)
     try:
-        for pk, pid, published, value in conn.execute(_FACET_ROWS, (collection,)):
+        for pk, pid, published, value in conn.execute(_FACET_ROWS + where, params):
             if value is None:
                 cats: list[str] = []
             elif value.startswith("["):
@@ -378,7 +404,7 @@ def _facet_rows(conn: SqlConnection, collection: str) -> list[tuple[int, int, li
             out.append((pk, day, cats))
     except sqlite3.OperationalError:  # malformed JSON somewhere: parse row by row instead
         out = []
-        for pk, pid, published, meta in conn.execute(_FACET_ROWS_RAW, (collection,)):
+        for pk, pid, published, meta in conn.execute(_FACET_ROWS_RAW + where, params):
             try:
                 value = json.loads(meta).get("categories")
             except (ValueError, AttributeError):
@@ -390,6 +416,11 @@ def _facet_rows(conn: SqlConnection, collection: str) -> list[tuple[int, int, li
 def read_facets(store: Store, index: BM25Index) -> Facets:
     """The facets of ``index``'s positions (main and delta), from its collection's papers."""
     rows = _facet_rows(store.reader(), index.meta.collection)
+    return _facets_of(rows, np.asarray(index.doc_pks, dtype=np.int64))
+
+
+def _facets_of(rows: list[tuple[int, int, list[str]]], pks: NDArray[np.int64]) -> Facets:
+    """Facets of the positions holding ``pks``, from ``(pk, day, categories)`` rows."""
     rows.sort(key=lambda row: row[0])
     n_rows = len(rows)
     row_pks = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n_rows)
@@ -399,7 +430,6 @@ def read_facets(store: Store, index: BM25Index) -> Facets:
         for cat in cats:
             by_cat.setdefault(cat.casefold(), []).append(row)
     category_rows = {cat: np.unique(np.asarray(at, dtype=np.int32)) for cat, at in by_cat.items()}
-    pks = np.asarray(index.doc_pks, dtype=np.int64)
     at = np.searchsorted(row_pks, pks)
     found = at < n_rows
     found[found] = row_pks[at[found]] == pks[found]
@@ -407,6 +437,35 @@ def read_facets(store: Store, index: BM25Index) -> Facets:
     days = np.full(pks.shape[0], UNKNOWN_DAY, dtype=np.int32)
     days[found] = row_days[at[found]]
     return Facets(days, row_of, category_rows, n_rows)
+
+
+def joined(main: Facets, delta: Facets) -> Facets:
+    """Facets of a main index's positions followed by its delta's (rows renumbered after the
+    main's), as :class:`~retrieval.index.delta.JoinedPks` orders the positions."""
+    shift = main.n_rows
+    row_of = np.concatenate(
+        [main.row_of, np.where(delta.row_of >= 0, delta.row_of + shift, -1).astype(np.int32)]
+    )
+    category_rows = dict(main.category_rows)
+    for cat, rows in delta.category_rows.items():
+        extra = (rows + shift).astype(np.int32)
+        mine = category_rows.get(cat)
+        category_rows[cat] = extra if mine is None else np.concatenate([mine, extra])
+    return Facets(
+        np.concatenate([main.days, delta.days]), row_of, category_rows, main.n_rows + delta.n_rows
+    )
+
+
+def _read(store: Store, index: BM25Index) -> Facets:
+    """An index with a delta reuses its main index's facets (kept as long as that build is
+    served, across every delta refresh) and reads only the delta's papers: the refresh after
+    each ingest costs a lookup of the changed papers, not a scan of the collection."""
+    if index.delta is None:
+        return read_facets(store, index)
+    main = facets(store, index.main)
+    delta_pks = np.asarray(index.delta.pks, dtype=np.int64)
+    rows = _facet_rows(store.reader(), index.meta.collection, delta_pks.tolist())
+    return joined(main, _facets_of(rows, delta_pks))
 
 
 _cache: weakref.WeakKeyDictionary[BM25Index, Facets] = weakref.WeakKeyDictionary()
@@ -426,7 +485,7 @@ def facets(store: Store, index: BM25Index) -> Facets:
         with _cache_lock:
             found = _cache.get(index)
         if found is None:
-            found = read_facets(store, index)
+            found = _read(store, index)
             with _cache_lock:
                 _cache[index] = found
     with _cache_lock:

@@ -214,6 +214,53 @@ def test_a_delta_index_is_filtered_over_main_and_delta(tmp_path: Path) -> None:
             _same(got, _brute(library, "default", terms, filters, 10))
 
 
+def test_a_delta_reads_only_its_own_papers_facets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from retrieval import filters as filters_module
+
+    library = Library(PaperStore(tmp_path / "papers.db"), semantic=False, sparse_threshold=0)
+    library.add_papers(_papers(0, 800))
+    for filters in FILTERS:  # the main index's facets, read once
+        filters_module.alive_mask(library.store, library.index(), filters)
+    library.add_papers(
+        [
+            *[p.model_copy(update={"metadata": {"categories": ["cs.RO"]}}) for p in _papers(0, 5)],
+            *_papers(800, 900),
+        ]
+    )
+    index = library.index()
+    assert index.delta is not None
+    scans: list[object] = []
+    real = filters_module._facet_rows
+
+    def counting(conn: object, collection: str, pks: object = None) -> object:
+        scans.append(pks)
+        return real(conn, collection, pks)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(filters_module, "_facet_rows", counting)
+    n_main = len(index.main_pks)
+    main_alive = index.delta.alive if index.delta.alive is not None else np.ones(n_main, bool)
+    live = np.concatenate([main_alive, np.ones(len(index.delta.pks), dtype=bool)])
+    robotics = Filters(categories=("cs.RO",))
+    for filters in [*FILTERS, robotics]:
+        got = filters_module.alive_mask(library.store, index, filters)
+        want = filters_module.read_facets(library.store, index).mask(filters)
+        # The same wherever a position is live (a main copy of an updated paper is masked).
+        assert got is not None and np.array_equal(got & live, want & live)
+    got = filters_module.alive_mask(library.store, index, robotics)
+    assert got is not None
+    updated = {p.id for p in _papers(0, 5)}
+    ids_at = [row[0] for row in library.store.titles_by_pks([int(pk) for pk in index.delta.pks])]
+    passing = {pid for pid, ok in zip(ids_at, got[n_main:], strict=True) if ok}
+    assert updated <= passing  # the delta's new categories are what filters see
+    # One lookup of the delta's papers for the live index; the full scans are the reference's.
+    delta_reads = [pks for pks in scans if pks is not None]
+    assert len(delta_reads) == 1 and len(delta_reads[0]) == len(index.delta.pks)  # type: ignore[arg-type]
+
+
 def test_a_servers_own_papers_are_filtered_too(any_store_factory: StoreFactory) -> None:
     library = Library(any_store_factory(), semantic=False, sparse_threshold=0)
     library.add_papers(_papers(0, 5000))
