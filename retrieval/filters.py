@@ -469,6 +469,8 @@ def _read(store: Store, index: BM25Index) -> Facets:
 
 
 _cache: weakref.WeakKeyDictionary[BM25Index, Facets] = weakref.WeakKeyDictionary()
+# (store, collection) whose facets were ever read in this process: warmed after their builds.
+_filtered: set[tuple[str, str]] = set()
 _cache_lock = threading.Lock()
 _building: dict[int, threading.Lock] = {}
 
@@ -477,6 +479,7 @@ def facets(store: Store, index: BM25Index) -> Facets:
     """The facets of ``index``, read once per index (a new index generation reads again; a
     second thread asking meanwhile waits for the first rather than reading twice)."""
     with _cache_lock:
+        _filtered.add((str(store.path), index.meta.collection))
         found = _cache.get(index)
         if found is not None:
             return found
@@ -491,6 +494,17 @@ def facets(store: Store, index: BM25Index) -> Facets:
     with _cache_lock:
         _building.pop(id(index), None)
     return found
+
+
+def warm_after_build(store: Store, index: BM25Index) -> bool:
+    """Read a new full build's facets now if its collection has been filtered before (its
+    earlier build has facets), so the first filtered query after a merge does not pay for the
+    scan; a collection nobody filters costs nothing. True when it read them."""
+    with _cache_lock:
+        filtered = (str(store.path), index.meta.collection) in _filtered
+    if filtered:
+        facets(store, index)
+    return filtered
 
 
 def alive_mask(store: Store, index: BM25Index, filters: Filters | None) -> NDArray[np.bool_] | None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from config import Settings, default, paperbot_version
 from retrieval.answer.semantic import embedder
-from retrieval.filters import CategoryCounts, Filters, alive_mask
+from retrieval.filters import CategoryCounts, Filters, alive_mask, warm_after_build
 from retrieval.index import BM25Index, BM25Params
 from retrieval.index.persist import store_write_lock
 from retrieval.index.serving import IndexServer
@@ -195,6 +195,8 @@ class Library:
             merge_at=merge_at,
             persist=persist,
         )
+        # A merge's new build gets its filter facets in the merge's thread, if anyone filters.
+        self.indexes.on_full_build = self._warm_filters
 
     @classmethod
     def open(cls, settings: Settings, *, seed: bool = True, create: bool = True) -> Library:
@@ -232,6 +234,14 @@ class Library:
             semantic_weight=settings.semantic_weight,
         )
 
+    def _warm_filters(self, name: str, index: BM25Index) -> None:
+        """After a full build: its filter facets read now, if the collection is ever filtered
+        (:func:`retrieval.filters.warm_after_build`), not on the next user's filtered query."""
+        try:
+            warm_after_build(self.store, index)
+        except Exception:  # an optimisation only: the next filtered query reads them instead
+            log.exception("reading the filter facets of %r after its build failed", name)
+
     # -- indexes ----------------------------------------------------------------------------------
     def index(self, collection: str | None = None) -> BM25Index:
         """The current index of a collection (see :class:`IndexServer`). One that cannot be
@@ -266,11 +276,13 @@ class Library:
         name = collection or self.default_collection
         with self.indexes.building(name), self.indexes.lock(name):  # in this order (serving.py)
             try:
-                return self.indexes.rebuild(name, progress=progress)
+                index = self.indexes.rebuild(name, progress=progress)
             except OSError as exc:
                 if not self._index_in_memory(exc):
                     raise
-                return self.indexes.rebuild(name, progress=progress)
+                index = self.indexes.rebuild(name, progress=progress)
+        self._warm_filters(name, index)
+        return index
 
     def _index_in_memory(self, exc: OSError) -> bool:
         """After an index failed to save: stop saving (indexes are kept in memory only) and

@@ -115,6 +115,9 @@ class IndexServer:
         self.background = background
         # Told once per collection when an earlier generation is served (default: logged).
         self.on_behind: Callable[[Behind], None] | None = None
+        # Called, in the background refresh's thread, with each full build it swaps in (the
+        # Library warms what it derives from an index there, not on the next user's query).
+        self.on_full_build: Callable[[str, BM25Index], None] | None = None
         self._behind_told: set[str] = set()
         self._served: dict[str, _Served] = {}
         self._extras: dict[str, _Extra] = {}
@@ -303,11 +306,15 @@ class IndexServer:
                     if merged is not None:
                         with self.lock(name):
                             self._served[name] = _Served(merged, time.monotonic())
+                        self._built(name, merged)
                         return
+                built = None
                 with self.building(name), self.lock(name):
                     if self._full_build_due(name, merge):
-                        index = self._load_or_build(name)
-                        self._served[name] = _Served(index, time.monotonic())
+                        built = self._load_or_build(name)
+                        self._served[name] = _Served(built, time.monotonic())
+                if built is not None:
+                    self._built(name, built)
             except Exception:
                 log.exception("background re-index of %r failed; serving the previous index", name)
             finally:
@@ -315,6 +322,14 @@ class IndexServer:
                     self._refreshing.discard(name)
 
         threading.Thread(target=work, name=f"reindex-{name}", daemon=True).start()
+
+    def _built(self, name: str, index: BM25Index) -> None:
+        if self.on_full_build is None:
+            return
+        try:
+            self.on_full_build(name, index)
+        except Exception:  # warming is an optimisation: the next query does it instead
+            log.exception("after the full build of %r", name)
 
     def _should_merge(self, index: BM25Index) -> bool:
         """Whether a served delta has grown past ``merge_at`` papers (then a full build)."""

@@ -390,3 +390,20 @@ def test_facets_and_counts_read_the_same_on_each_backend(any_store_factory: Stor
         {"cs.CL": 2, "eess.AS": 1, "cs.LG": 1, "stat.ML": 1}
     )
     assert CategoryCounts(store).counts("nothing-here") == Counter()
+
+
+def test_a_full_build_of_a_filtered_collection_gets_its_facets_at_once(tmp_path: Path) -> None:
+    from retrieval import filters as filters_module
+
+    library = Library(
+        PaperStore(tmp_path / "papers.db"), semantic=False, sparse_threshold=0, merge_at=10
+    )
+    library.add_papers(_papers(0, 300))
+    unfiltered = library.index()
+    assert unfiltered not in filters_module._cache  # nobody filtered: nothing read
+    library.add_papers(_papers(300, 400))  # past merge_at: a full build
+    assert library.index() not in filters_module._cache
+    library.search("neural networks", filters=FILTERS[1])  # now somebody filters
+    library.add_papers(_papers(400, 500))
+    rebuilt = library.index()
+    assert rebuilt.delta is None and rebuilt in filters_module._cache  # read with the build
