@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -32,19 +31,16 @@ from bot.render.limits import (
 )
 from bot.render.markup import fit_text, link_target, safe_url, title_link
 from bot.render.message import ANSWER_COLOR
+from retrieval.clock import Clock, utc_now
 
 if TYPE_CHECKING:
     from retrieval.follows import Due, Follows, Match
 
 _log = logging.getLogger("paperbot.bot.alerts")
 
-Clock = Callable[[], datetime]
 TITLE_MAX = 200  # a paper title in an alert line
 QUOTE_MAX = 600  # the gist sentence as rendered (escaped), at most
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _paper_block(n: int, match: Match) -> str:

@@ -19,7 +19,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
@@ -28,6 +28,7 @@ from discord.ext import commands
 
 from bot.cooldown import UserCooldown
 from config import paperbot_version
+from retrieval.clock import utc_now
 
 if TYPE_CHECKING:
     import httpx
@@ -57,10 +58,6 @@ EXTENSIONS = (
 
 T = TypeVar("T")
 
-
-def utc_now() -> datetime:
-    """The bot's default clock (scheduled features take ``bot.clock``; tests move it)."""
-    return datetime.now(UTC)
 
 
 INDEX_WORKERS = 1  # threads for index work (see PaperBotMixin.__init__ for why so few)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from config import default
+from retrieval.clock import Clock, utc_now
 from retrieval.sqlcompat import FeatureStore, SqlConnection, is_missing_table
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 MAX_ANSWERS = 50_000  # answers kept at most, oldest dropped first
 MAX_QUESTION_CHARS = 4000
 
@@ -57,9 +57,6 @@ CREATE TABLE IF NOT EXISTS bot_conversations (
 CREATE INDEX IF NOT EXISTS bot_conversations_updated ON bot_conversations(updated_at);
 """
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from retrieval.conversations import Clock, utc_now
+from retrieval.clock import Clock, utc_now
 from retrieval.sqlcompat import FeatureStore, SqlConnection, is_missing_table
 
 if TYPE_CHECKING:

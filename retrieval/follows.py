@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from retrieval.search import Library
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 DDL = """
 CREATE TABLE IF NOT EXISTS follows (

@@ -24,13 +24,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.alerts import AlertDelivery, utc_now
+from bot.alerts import AlertDelivery
 from bot.client import PaperBotMixin
 from bot.exts.add import allowed_roles, may_manage_papers
 from bot.messages import defer, send_followup, send_response
 from bot.render import notice
 from bot.render.limits import CHOICE_NAME_MAX, CHOICES_MAX, CONTENT_MAX
 from bot.render.markup import fit_text, join_within
+from retrieval.clock import utc_now
 
 if TYPE_CHECKING:
     from retrieval.follows import Follow, Follows
