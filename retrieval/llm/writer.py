@@ -33,7 +33,7 @@ import httpx
 from retrieval.answer.compose import Answer, AnsweredPaper, ComposeParams, Quote, _trim
 from retrieval.answer.links import with_text_fragment
 from retrieval.answer.sentences import split_sentences
-from retrieval.ingest.http import parse_retry_after, user_agent
+from retrieval.ingest.http import RETRY_STATUSES, parse_retry_after, user_agent
 from retrieval.llm.model import Citation, WrittenAnswer, WrittenSentence
 from retrieval.sanitize import clean_line
 from retrieval.tokenize import default_tokenizer
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 MAX_SENTENCES = 4
 MAX_SENTENCE_CHARS = 300
 MAX_ATTEMPTS = 3
-_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _BACKOFF = 0.25  # first retry after about this long, then doubling
 
 SYSTEM_PROMPT = (
@@ -472,6 +471,15 @@ class AnswerWriter:
         base = _BACKOFF * 2 ** (attempt - 1)
         return base / 2 + self._rng.uniform(0.0, base / 2)
 
+    def _status_retry(self, response: httpx.Response, attempt: int) -> tuple[str, float]:
+        """Why an error reply failed and how long to wait before trying again; raises
+        :class:`_GiveUp` for a status that no retry will change."""
+        reason = f"HTTP {response.status_code}"
+        if response.status_code not in RETRY_STATUSES:
+            raise _GiveUp(reason)
+        retry_after = response.headers.get("Retry-After")
+        return reason, self._retry_delay(response.status_code, retry_after, attempt)
+
     def _wait_or_give_up(self, reason: str, delay: float, attempt: int, end: float) -> float:
         if attempt >= MAX_ATTEMPTS:
             raise _GiveUp(f"{reason}; gave up after {attempt} attempts")
@@ -546,17 +554,11 @@ class AnswerWriter:
                 try:
                     response = await client.post(self.url, json=body, timeout=left)
                 except (httpx.TimeoutException, httpx.TransportError) as exc:
-                    reason = f"{type(exc).__name__}"
-                    delay = self._retry_delay(None, None, attempt)
+                    reason, delay = type(exc).__name__, self._retry_delay(None, None, attempt)
                 else:
                     if response.status_code < 400:
                         return _content(response)
-                    reason = f"HTTP {response.status_code}"
-                    if response.status_code not in _RETRY_STATUSES:
-                        raise _GiveUp(reason)
-                    delay = self._retry_delay(
-                        response.status_code, response.headers.get("Retry-After"), attempt
-                    )
+                    reason, delay = self._status_retry(response, attempt)
                 await asyncio.sleep(self._wait_or_give_up(reason, delay, attempt, end))
 
     # -- sync (the CLI, benches) -------------------------------------------------------------------
@@ -621,15 +623,9 @@ class AnswerWriter:
                 try:
                     response = self._post(client, body, end)
                 except (httpx.TimeoutException, httpx.TransportError) as exc:
-                    reason = f"{type(exc).__name__}"
-                    delay = self._retry_delay(None, None, attempt)
+                    reason, delay = type(exc).__name__, self._retry_delay(None, None, attempt)
                 else:
                     if response.status_code < 400:
                         return _content(response)
-                    reason = f"HTTP {response.status_code}"
-                    if response.status_code not in _RETRY_STATUSES:
-                        raise _GiveUp(reason)
-                    delay = self._retry_delay(
-                        response.status_code, response.headers.get("Retry-After"), attempt
-                    )
+                    reason, delay = self._status_retry(response, attempt)
                 time.sleep(self._wait_or_give_up(reason, delay, attempt, end))
