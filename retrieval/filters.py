@@ -363,23 +363,29 @@ def _facet_rows(
     return _facet_rows_of(conn, collection, None)
 
 
+def _row_day(published: date | str | None, pid: str, months: dict[str, int]) -> int:
+    """:func:`paper_day`, with the day of each new-style arXiv id's month worked out once per
+    scan (most papers are dated by their id: ``months`` maps ``"2503"`` to its first day)."""
+    if published is None and pid[4:5] == ".":
+        day = months.get(pid[:4])
+        if day is None:
+            day = months[pid[:4]] = paper_day(None, pid)
+        return day
+    return paper_day(published, pid)
+
+
 def _facet_rows_of(
     conn: SqlConnection, collection: str, pks: list[int] | None
 ) -> list[tuple[int, int, list[str]]]:
     out: list[tuple[int, int, list[str]]] = []
-    months: dict[str, int] = {}  # "2503" -> its first day: most papers are dated by their id
+    months: dict[str, int] = {}  # see _row_day
     pg = _native(conn)
     if pg is not None:
         sql, args = _PG_FACET_ROWS, (collection,)
         if pks is not None:
             sql, args = sql + " AND c.pk = ANY(%s)", (collection, pks)  # type: ignore[assignment]
         for pk, pid, published, value in pg.stream_native(sql, args):
-            if published is None and pid[4:5] == ".":
-                day = months.get(pid[:4])
-                if day is None:
-                    day = months[pid[:4]] = paper_day(None, pid)
-            else:
-                day = paper_day(published, pid)
+            day = _row_day(published, pid, months)
             out.append((int(pk), day, _category_list(value)))
         return out
     where = ""
@@ -395,12 +401,7 @@ def _facet_rows_of(
                 cats = _category_list(json.loads(value))
             else:  # json_extract gives a JSON string value as plain text
                 cats = value.split()
-            if published is None and pid[4:5] == ".":
-                day = months.get(pid[:4])
-                if day is None:
-                    day = months[pid[:4]] = paper_day(None, pid)
-            else:
-                day = paper_day(published, pid)
+            day = _row_day(published, pid, months)
             out.append((pk, day, cats))
     except sqlite3.OperationalError:  # malformed JSON somewhere: parse row by row instead
         out = []
