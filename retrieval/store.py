@@ -823,20 +823,11 @@ class PaperStore:
                 " WHERE collection = ? AND generation > ? AND generation <= ?",
                 (collection, int(generation), current),
             )
-            logged: set[int] = set()
-            pks: set[int] = set()
-            for logged_generation, pk in rows:
-                if pk == _TOO_MANY:
-                    return None
-                logged.add(logged_generation)
-                pks.add(pk)
+            return logged_changes(rows, current - generation)
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):  # written by an older paperbot, not written since
                 return None
             raise
-        if len(logged) != current - generation:
-            return None
-        return sorted(pks)
 
     def iter_texts_by_pks(
         self, collection: str, pks: Sequence[int]
@@ -869,6 +860,23 @@ class _StoredPapers(Protocol):
     """What :func:`merge_with_stored` reads: either store backend."""
 
     def get_many(self, paper_ids: Sequence[str]) -> list[Paper]: ...
+
+
+def logged_changes(rows: Iterable[tuple[int, int]], generations: int) -> list[int] | None:
+    """What :meth:`PaperStore.changes_since` answers from the log's ``(generation, pk)`` rows
+    after a generation (both stores): the sorted distinct pks, or None when the rows do not
+    cover every one of the ``generations`` since (one pruned or written without a log) or one
+    change was too large to list."""
+    logged: set[int] = set()
+    pks: set[int] = set()
+    for logged_generation, pk in rows:
+        if pk == _TOO_MANY:
+            return None
+        logged.add(int(logged_generation))
+        pks.add(int(pk))
+    if len(logged) != generations:
+        return None
+    return sorted(pks)
 
 
 def merge_with_stored(

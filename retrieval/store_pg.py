@@ -50,6 +50,7 @@ from retrieval.store import (
     _Changes,
     _content_hash,
     _version,
+    logged_changes,
 )
 
 log = logging.getLogger(__name__)
@@ -768,16 +769,7 @@ class PgPaperStore:
             )
             .fetchall()
         )
-        logged: set[int] = set()
-        pks: set[int] = set()
-        for logged_generation, pk in rows:
-            if pk == _TOO_MANY:
-                return None
-            logged.add(int(logged_generation))
-            pks.add(int(pk))
-        if len(logged) != current - generation:
-            return None
-        return sorted(pks)
+        return logged_changes(rows, current - generation)
 
     def iter_texts_by_pks(
         self, collection: str, pks: Sequence[int]
